@@ -1,0 +1,157 @@
+"""The reference SEEDS-1/2/3 solvers in torch (MATH §6, §7).
+
+One mechanism serves every scheme: :class:`ExponentialSolver` reads a
+:class:`~seeds_verify.schemes.SchemeSpec` (which earlier model evaluations each stage
+interpolates) and gets every number from :mod:`seeds_verify.coefficients`. A stage at
+λ_i = λ_s + c_i h is
+
+    x_i = L_i x_s + A_i Σ_j ω_ij F_j + σ_i Σ_{j≤i} F^noise_ij z_j,
+
+with the linear factor L_i, the kernel weights ω_ij of the polynomial interpolant, and the
+lower-triangular noise factor of MATH §7 applied to the normalised weighted increments
+z_j = z_k(λ_{j−1}, λ_j) of the sub-intervals, all drawn from one noise source in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import coefficients as C
+from ..schemes import SchemeSpec, seeds1_spec, seeds2_spec, seeds3_spec
+from .base import Solver
+
+__all__ = ["StepCoefficients", "ExponentialSolver", "SEEDS1", "SEEDS2", "SEEDS3"]
+
+
+@dataclass
+class StepCoefficients:
+    """Float64 coefficients of every step of a grid (N steps, m stage points).
+
+    Attributes:
+        lam_start: (N,) λ_s of each step.
+        lam_points: (N, m) λ of the stage points (last column = λ_t).
+        linear: (N, m) linear factors L_i.
+        model: list over stages of (N, n_nodes_i) weights A_i ω_ij (scale included).
+        noise: (N, m, m) σ_i F^noise_ij.
+        weight_exponent: k of the increments (MATH §4).
+        stochastic: whether the noise terms are to be drawn at all (η > 0).
+    """
+
+    lam_start: np.ndarray
+    lam_points: np.ndarray
+    linear: np.ndarray
+    model: list
+    noise: np.ndarray
+    weight_exponent: float
+    stochastic: bool
+
+    def as_lists(self):
+        """Python floats per step: multiplying a tensor by a float costs no device transfer."""
+        return (self.lam_start.tolist(), self.lam_points.tolist(), self.linear.tolist(),
+                [w.tolist() for w in self.model], self.noise.tolist())
+
+
+class ExponentialSolver(Solver):
+    """A SEEDS scheme given by its stage structure (see the module docstring)."""
+
+    def __init__(self, spec: SchemeSpec):
+        if not isinstance(spec, SchemeSpec):
+            raise TypeError(f"spec must be a SchemeSpec, got {type(spec).__name__}")
+        self.spec = spec
+        self.name = spec.name
+        self.order = spec.deterministic_order
+        self.strong_order = spec.strong_order
+        self.weak_order = spec.weak_order
+        self.nfe_per_step = spec.nfe_per_step
+        self._fractions = np.array([float(c) for c in spec.fractions])
+        self._node_fractions = []
+        for stage in spec.stages:
+            self._node_fractions.append([0.0 if j == 0 else float(spec.stages[j - 1].fraction)
+                                         for j in stage.nodes])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec.name}, fractions={self._fractions.tolist()})"
+
+    def coefficients(self, lam: np.ndarray, schedule, eta: float, form: str) -> StepCoefficients:
+        """Every coefficient of every step of the grid ``lam`` (float64, MATH §6–§7)."""
+        h = np.diff(lam)
+        fr = self._fractions
+        lam_s = lam[:-1]
+        lam_pts = lam_s[:, None] + fr[None, :] * h[:, None]
+        lam_pts[:, -1] = lam[1:]  # the end point is the next grid value, not a rounded sum
+        alpha_s = np.asarray(schedule.alpha_of_lam(lam_s), dtype=np.float64)[:, None]
+        sigma_s = np.asarray(schedule.sigma_of_lam(lam_s), dtype=np.float64)[:, None]
+        alpha_c = np.asarray(schedule.alpha_of_lam(lam_pts), dtype=np.float64)
+        sigma_c = np.asarray(schedule.sigma_of_lam(lam_pts), dtype=np.float64)
+        ch = fr[None, :] * h[:, None]
+        linear = C.linear_factor(form, alpha_s, sigma_s, alpha_c, sigma_c, eta, ch)
+        scale = C.model_scale(form, alpha_c, sigma_c, eta)
+        model = []
+        for i, stage in enumerate(self.spec.stages):
+            w = C.stage_kernel_weights(fr[i], h, eta, form, self._node_fractions[i], stage.averaged)
+            model.append(scale[:, i, None] * w)
+        noise = sigma_c[:, :, None] * C.noise_factor(fr, h, eta, form)
+        return StepCoefficients(lam_s, lam_pts, np.broadcast_to(linear, lam_pts.shape).copy(),
+                                model, noise, C.weight_exponent(form, eta), eta > 0.0)
+
+    def _prepare(self, lam, schedule, eta, form):
+        coeffs = self.coefficients(lam, schedule, eta, form)
+        return coeffs, coeffs.as_lists()
+
+    def _step(self, n, x, model, prep, noise, form, s_noise):
+        coeffs, (lam_s, lam_pts, linear, weights, noise_f) = prep
+        draw = coeffs.stochastic and s_noise > 0.0
+        k = coeffs.weight_exponent
+        evals = [model.predict(x, lam_s[n], form)]
+        z: list[torch.Tensor] = []
+        out = x
+        for i, stage in enumerate(self.spec.stages):
+            if draw:
+                a = lam_s[n] if i == 0 else lam_pts[n][i - 1]
+                z.append(noise(a, lam_pts[n][i], k))
+            out = x * linear[n][i]
+            for node, w in zip(stage.nodes, weights[i][n]):
+                out = out.add(evals[node], alpha=w)
+            if draw:
+                for j in range(i + 1):
+                    out = out.add(z[j].to(x.dtype), alpha=s_noise * noise_f[n][i][j])
+            if i + 1 < len(self.spec.stages):
+                evals.append(model.predict(out, lam_pts[n][i], form))
+        return out, evals[0]
+
+
+class SEEDS1(ExponentialSolver):
+    """SEEDS-1 (MATH §6): x_t = L(1) x_s + α_t(1 − e^{−H}) D_s + N_t, H = (1+η)h.
+
+    Deterministic order 1; for η > 0 strong order 1 and weak order 1.
+    """
+
+    def __init__(self):
+        super().__init__(seeds1_spec())
+
+
+class SEEDS2(ExponentialSolver):
+    """SEEDS-2 with stage fraction ``r`` and ``variant`` "phi_1" (2a) or "phi_2" (2b) (MATH §6).
+
+    Deterministic order 2; for η > 0 strong order 1 (MATH §9) and weak order 2.
+    """
+
+    def __init__(self, r: float = 0.5, variant: str = "phi_1"):
+        super().__init__(seeds2_spec(r, variant))
+        self.r = float(r)
+        self.variant = variant
+
+
+class SEEDS3(ExponentialSolver):
+    """SEEDS-3 with fractions ``r_1 < r_2`` and ``variant`` "3a" or "3b" (MATH §6).
+
+    Deterministic order 3; for η > 0 strong order 1 (MATH §9) and weak order 3.
+    """
+
+    def __init__(self, r_1: float = 1 / 3, r_2: float = 2 / 3, variant: str = "3a"):
+        super().__init__(seeds3_spec(r_1, r_2, variant))
+        self.r_1, self.r_2 = float(r_1), float(r_2)
+        self.variant = variant
