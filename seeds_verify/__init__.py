@@ -9,3 +9,23 @@ Importing this package does not run sympy.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["sample_seeds_1", "sample_seeds_2", "sample_seeds_3", "check_sampler", "__version__"]
+
+_LAZY = {
+    "sample_seeds_1": "seeds_verify.samplers",
+    "sample_seeds_2": "seeds_verify.samplers",
+    "sample_seeds_3": "seeds_verify.samplers",
+    "check_sampler": "seeds_verify.convergence",
+}
+
+
+def __getattr__(name):
+    # Re-exports load on first use so that `import seeds_verify` stays light (no torch, no sympy).
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'seeds_verify' has no attribute {name!r}")
