@@ -1,0 +1,638 @@
+"""Tests for seeds_verify.schedules (MATH §1).
+
+Reference values come from the defining formulas evaluated in mpmath at 80 significant digits
+(the cosine formula cancels up to ~25 digits near t = 0; derivatives of log α use
+``mpmath.diff`` at 30 digits), so a float64 result is compared with its exact value.
+
+Tolerances. Write ``u_t = ε|t|`` and ``u_λ = ε max(1, |λ|)`` (ε = 2⁻⁵²) for one unit of rounding
+in each variable: t is measured relatively; λ is a logarithm, so its absolute error is the
+relative error of α/σ, and the terms that make up λ (log α, log σ) have magnitude ≥ ~1.
+A float64 evaluation y = f(x) is accepted when
+
+    |ŷ − y| ≤ C (u_y + |dy/dx| u_x),    C = 4,
+
+i.e. a few roundings of the result plus a few roundings of the input pushed through the
+conditioning dy/dx (each kernel here rounds its input once or twice, e.g. ``π/2 · t/(1+s)``,
+and then applies at most ~6 operations of ≤ 1 ulp each). Where a function is a positive
+quantity (α, σ, dlog α/dλ) ``u_y = ε|y|`` (relative). A round trip x → y → x composes two such
+evaluations and is accepted at ``2C (u_x + |dx/dy| u_y)``. dx/dy comes from mpmath, not from
+the code under test. Each check is stated once as a property and run by hypothesis with a fixed
+derandomised seed. Budget for this file: < 20 s on 2 cores (measured ≈ 6 s).
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seeds_verify.schedules import (
+    EDM,
+    SCHEDULES,
+    SPACINGS,
+    VE,
+    RectifiedFlow,
+    Schedule,
+    VPCosine,
+    VPLinear,
+    get_schedule,
+    lambda_grid,
+    lambdas_from_sigmas,
+    sigmas_from_lambdas,
+)
+
+EPS = float(np.finfo(np.float64).eps)
+C = 4.0
+DPS = 80
+FAST = settings(deadline=None, max_examples=25, derandomize=True)
+
+CASES = {
+    "vp_linear": VPLinear(),
+    "vp_linear_beta0": VPLinear(beta_min=0.0, beta_max=5.0),
+    "vp_cosine": VPCosine(),
+    "vp_cosine_s0": VPCosine(s=0.0),
+    "ve": VE(),
+    "edm": EDM(),
+    "rectified_flow": RectifiedFlow(),
+}
+VP_CASES = ["vp_linear", "vp_linear_beta0", "vp_cosine", "vp_cosine_s0"]
+
+# t ranges probed by the property tests: inside each domain, down to 1e-12 where the domain
+# starts at 0 and up to 1 − 1e-10 where it ends at 1 (λ is still finite and the mpmath
+# reference still has ≥ 30 correct digits there).
+T_RANGE = {
+    "vp_linear": (1e-12, 10.0),
+    "vp_cosine": (1e-12, 1.0 - 1e-10),
+    "ve": (-2.0, 3.0),
+    "edm": (1e-8, 1e4),
+    "rectified_flow": (1e-12, 1.0 - 1e-10),
+}
+LAM_RANGE = (-25.0, 25.0)
+
+
+# --------------------------------------------------------------------------------------------
+# mpmath references: the defining formulas of MATH §1, nothing taken from the code under test
+# --------------------------------------------------------------------------------------------
+
+
+def ref_log_alpha_sigma(sched: Schedule, t):
+    """(log α_t, log σ_t) at the current mpmath precision, straight from each definition."""
+    t = mp.mpf(t)
+    if isinstance(sched, VPLinear):
+        b0, b1 = mp.mpf(sched.beta_min), mp.mpf(sched.beta_max)
+        log_alpha = -b0 * t / 2 - (b1 - b0) * t**2 / 4
+        return log_alpha, mp.log(-mp.expm1(2 * log_alpha)) / 2
+    if isinstance(sched, VPCosine):
+        s = mp.mpf(sched.s)
+        alpha = mp.cos(mp.pi / 2 * (t + s) / (1 + s)) / mp.cos(mp.pi / 2 * s / (1 + s))
+        return mp.log(alpha), mp.log(1 - alpha**2) / 2
+    if isinstance(sched, VE):
+        lo, hi = mp.mpf(sched.sigma_min), mp.mpf(sched.sigma_max)
+        return mp.mpf(0), mp.log(lo) + t * (mp.log(hi) - mp.log(lo))
+    if isinstance(sched, EDM):
+        return mp.mpf(0), mp.log(t)
+    if isinstance(sched, RectifiedFlow):
+        return mp.log(1 - t), mp.log(t)
+    raise AssertionError(type(sched))
+
+
+def ref_lam(sched, t):
+    log_alpha, log_sigma = ref_log_alpha_sigma(sched, t)
+    return log_alpha - log_sigma
+
+
+def ref_derivative(f, t):
+    """f'(t) by a central difference with step 1e-30 |t| at DPS + 20 digits (error ~1e-50)."""
+    scale = abs(mp.mpf(t)) if t != 0 else mp.mpf(1)
+    # f(t) may hold terms of size 1 next to terms of size t, so resolving a step of 1e-30 |t|
+    # needs log10(1/|t|) more digits when t is tiny.
+    extra = max(0, int(-mp.log10(scale)) + 1)
+    with mp.workdps(DPS + 20 + extra):
+        t = mp.mpf(t)
+        h = scale * mp.mpf(10) ** -30
+        return (f(t + h) - f(t - h)) / (2 * h)
+
+
+def ref_dlam_dt(sched, t):
+    return ref_derivative(lambda x: ref_lam(sched, x), t)
+
+
+def ref_t_of_lam(sched, lam: float, start: float):
+    """The exact t with λ_t = lam (Newton at DPS digits from the float64 estimate ``start``)."""
+    t = mp.mpf(start)
+    for _ in range(4):
+        t -= (ref_lam(sched, t) - lam) / ref_dlam_dt(sched, t)
+    assert abs(ref_lam(sched, t) - lam) < mp.mpf(10) ** -30 * max(1, abs(lam))
+    return t
+
+
+def u_lam(lam) -> float:
+    return EPS * max(1.0, abs(float(lam)))
+
+
+def assert_close(got, exact, tol, what):
+    err = abs(mp.mpf(float(got)) - exact)
+    assert err <= tol, f"{what}: got {float(got)!r}, exact {mp.nstr(exact, 20)}, err {float(err):.3g} > tol {tol:.3g}"
+    return float(err)
+
+
+def t_strategy(key):
+    lo, hi = T_RANGE[CASES[key].name]
+    parts = [st.floats(lo, hi)]
+    if lo > 0:
+        parts.append(st.floats(math.log10(lo), math.log10(hi)).map(lambda e: 10.0**e))
+    if hi < 1.0:
+        parts.append(st.floats(math.log10(1.0 - hi), -0.5).map(lambda e: 1.0 - 10.0**e))
+    return st.one_of(*parts).filter(lambda t: lo <= t <= hi)
+
+
+lam_strategy = st.floats(*LAM_RANGE)
+
+
+# --------------------------------------------------------------------------------------------
+# Accuracy against mpmath
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", list(CASES))
+def test_functions_of_t_match_mpmath(key):
+    sched = CASES[key]
+
+    @FAST
+    @given(t_strategy(key))
+    def check(t):
+        with mp.workdps(DPS):
+            log_alpha, log_sigma = ref_log_alpha_sigma(sched, t)
+            lam = log_alpha - log_sigma
+            dlam = ref_dlam_dt(sched, t)
+            # dlog α/dt and dlog σ/dt, for the conditioning of α and σ.
+            dla = ref_derivative(lambda x: ref_log_alpha_sigma(sched, x)[0], t)
+            dls = ref_derivative(lambda x: ref_log_alpha_sigma(sched, x)[1], t)
+            u_t = EPS * abs(t)
+            alpha, sigma = mp.exp(log_alpha), mp.exp(log_sigma)
+            assert_close(sched.alpha(t), alpha, C * alpha * (EPS + abs(dla) * u_t), "alpha")
+            assert_close(sched.sigma(t), sigma, C * sigma * (EPS + abs(dls) * u_t), "sigma")
+            assert_close(sched.lam(t), lam, C * (u_lam(lam) + abs(dlam) * u_t), "lam")
+
+    check()
+
+
+@pytest.mark.parametrize("key", list(CASES))
+def test_functions_of_lam_match_mpmath(key):
+    """t_of_lam, alpha_of_lam, sigma_of_lam and dlog_alpha_dlam against the exact t(λ).
+
+    dlog α/dλ is checked against mpmath differentiation (30 digits) of the defining log α_t,
+    through the chain rule (dlog α/dt)/(dλ/dt) at the exact t(λ). α(λ), σ(λ) and dlog α/dλ
+    have exactly representable inputs and are evaluated by exp, one or two roundings and a
+    square root, so they are held to C ε relative with no conditioning term.
+    """
+    sched = CASES[key]
+
+    @FAST
+    @given(lam_strategy)
+    def check(lam):
+        t_hat = sched.t_of_lam(lam)
+        with mp.workdps(DPS):
+            t = ref_t_of_lam(sched, lam, t_hat)
+            log_alpha, log_sigma = ref_log_alpha_sigma(sched, t)
+            alpha, sigma = mp.exp(log_alpha), mp.exp(log_sigma)
+            dt = 1 / ref_dlam_dt(sched, t)
+            assert_close(t_hat, t, C * (EPS * abs(t) + abs(dt) * u_lam(lam)), "t_of_lam")
+            assert_close(sched.alpha_of_lam(lam), alpha, C * EPS * alpha, "alpha_of_lam")
+            assert_close(sched.sigma_of_lam(lam), sigma, C * EPS * sigma, "sigma_of_lam")
+        with mp.workdps(30):
+            def log_alpha_of_t(x):
+                return ref_log_alpha_sigma(sched, x)[0]
+
+            slope = mp.diff(log_alpha_of_t, t, relative=True) * dt
+        got = sched.dlog_alpha_dlam(lam)
+        with mp.workdps(DPS):
+            assert_close(got, slope, C * EPS * abs(slope), "dlog_alpha_dlam")
+
+    check()
+
+
+# --------------------------------------------------------------------------------------------
+# Round trips and identities
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", list(CASES))
+def test_round_trip_t_lam_t(key):
+    sched = CASES[key]
+
+    @FAST
+    @given(t_strategy(key))
+    def check(t):
+        lam = sched.lam(t)
+        with mp.workdps(DPS):
+            dt = 1 / ref_dlam_dt(sched, t)
+            tol = 2 * C * (EPS * abs(t) + abs(dt) * u_lam(lam))
+            assert_close(sched.t_of_lam(lam), mp.mpf(t), tol, "t -> lam -> t")
+
+    check()
+
+
+@pytest.mark.parametrize("key", list(CASES))
+def test_round_trip_lam_t_lam(key):
+    sched = CASES[key]
+
+    @FAST
+    @given(lam_strategy)
+    def check(lam):
+        t = sched.t_of_lam(lam)
+        with mp.workdps(DPS):
+            dlam = ref_dlam_dt(sched, t)
+            tol = 2 * C * (u_lam(lam) + abs(dlam) * EPS * abs(t))
+            assert_close(sched.lam(t), mp.mpf(lam), tol, "lam -> t -> lam")
+
+    check()
+
+
+@pytest.mark.parametrize("key", VP_CASES)
+def test_variance_preserving_identity(key):
+    sched = CASES[key]
+
+    @FAST
+    @given(t_strategy(key), lam_strategy)
+    def check(t, lam):
+        # α² + σ² rounds each square (relative C ε each), so the sum is within 2C ε of 1.
+        assert abs(sched.alpha(t) ** 2 + sched.sigma(t) ** 2 - 1.0) <= 2 * C * EPS
+        assert abs(sched.alpha_of_lam(lam) ** 2 + sched.sigma_of_lam(lam) ** 2 - 1.0) <= 2 * C * EPS
+
+    check()
+
+
+@pytest.mark.parametrize("key", list(CASES))
+def test_lam_strictly_decreasing_in_t(key):
+    sched = CASES[key]
+    lo, hi = T_RANGE[sched.name]
+    # 2000 points in the range and in log scale near each end: consecutive points differ by
+    # far more than the rounding of λ, so the computed λ must decrease strictly too.
+    parts = [np.linspace(lo, hi, 2000)]
+    if lo > 0:
+        parts.append(np.geomspace(lo, hi, 2000))
+    if hi < 1:
+        parts.append(1.0 - np.geomspace(1.0 - hi, 0.5, 2000))
+    for ts in parts:
+        ts = np.unique(ts)
+        assert np.all(np.diff(sched.lam(ts)) < 0.0)
+
+    @FAST
+    @given(t_strategy(key), t_strategy(key))
+    def check(a, b):
+        if a == b:
+            return
+        a, b = min(a, b), max(a, b)
+        with mp.workdps(DPS):
+            gap = ref_lam(sched, a) - ref_lam(sched, b)
+            if gap <= 2 * C * (u_lam(sched.lam(a)) + u_lam(sched.lam(b))):
+                return  # closer than the rounding of λ: order not resolvable in float64
+        assert sched.lam(a) > sched.lam(b)
+
+    check()
+
+
+@pytest.mark.parametrize("key", list(CASES))
+def test_functions_of_lam_agree_with_functions_of_t(key):
+    """alpha_of_lam(lam(t)) == alpha(t) and the same for σ, within the propagated tolerance:
+    λ̂ = lam(t) carries C u_λ, which moves log α by |dlog α/dλ| C u_λ."""
+    sched = CASES[key]
+
+    @FAST
+    @given(t_strategy(key))
+    def check(t):
+        lam = sched.lam(t)
+        g = sched.dlog_alpha_dlam(lam)
+        with mp.workdps(DPS):
+            dlam = ref_dlam_dt(sched, t)
+        shift = C * (u_lam(lam) + float(abs(dlam)) * EPS * abs(t))
+        alpha = sched.alpha(t)
+        assert abs(sched.alpha_of_lam(lam) - alpha) <= 2 * C * EPS * alpha + alpha * abs(g) * shift
+        sigma = sched.sigma(t)
+        assert abs(sched.sigma_of_lam(lam) - sigma) <= 2 * C * EPS * sigma + sigma * abs(g - 1.0) * shift
+
+    check()
+
+
+@pytest.mark.parametrize("key", list(CASES))
+def test_dlog_alpha_dlam_central_difference(key):
+    """Against (log α(λ+h) − log α(λ−h))/(2h), h = 1e-5.
+
+    Truncation: h²/6 · max|(log α)'''|; (log α)' is sigmoid(−2λ) (VP), sigmoid(−λ) (RF) or 0,
+    and |sigmoid''| ≤ 0.1, so |(log α)'''| ≤ 0.8 and truncation ≤ 1.4e-11. Rounding: log α is
+    accurate to C ε max(1, |λ|) (its conditioning in λ is ≤ 1), divided by 2h. Tolerance is the
+    sum, doubled.
+    """
+    sched = CASES[key]
+    h = 1e-5
+
+    @FAST
+    @given(lam_strategy)
+    def check(lam):
+        fd = (math.log(sched.alpha_of_lam(lam + h)) - math.log(sched.alpha_of_lam(lam - h))) / (2 * h)
+        tol = 2 * (0.8 * h**2 / 6 + C * EPS * max(1.0, abs(lam)) / h)
+        assert abs(sched.dlog_alpha_dlam(lam) - fd) <= tol
+
+    check()
+
+
+def test_vp_cosine_default_end_point():
+    """The documented reason for t_max = 0.9946: α > 0 there and λ is near VPLinear's λ(1)."""
+    cosine = VPCosine()
+    assert cosine.alpha(cosine.t_max) > 0
+    assert abs(cosine.alpha(cosine.t_max) - 8.4e-3) < 1e-4
+    lam_cos, lam_lin = cosine.lam_range()[0], VPLinear().lam_range()[0]
+    assert abs(lam_cos + 4.78) < 0.01 and abs(lam_lin + 5.03) < 0.01
+    assert cosine.lam(1.0) == -math.inf and cosine.alpha(1.0) == 0.0
+
+
+def test_end_points_of_domain_give_infinite_lambda():
+    assert VPLinear().lam(0.0) == math.inf
+    assert EDM().lam(0.0) == math.inf
+    assert RectifiedFlow().lam(0.0) == math.inf and RectifiedFlow().lam(1.0) == -math.inf
+    assert math.isfinite(VE().lam(0.0))
+
+
+def test_closed_forms_of_lam():
+    """The λ-forms quoted in the task and docstrings: VP α² = 1/(1+e^{−2λ}), α=1 σ = e^{−λ},
+    rectified flow α = sigmoid(λ), σ = sigmoid(−λ)."""
+    lams = np.linspace(-8, 8, 33)
+    for key in VP_CASES:
+        np.testing.assert_allclose(CASES[key].alpha_of_lam(lams) ** 2, 1 / (1 + np.exp(-2 * lams)), rtol=4 * EPS)
+        np.testing.assert_allclose(CASES[key].dlog_alpha_dlam(lams), CASES[key].sigma_of_lam(lams) ** 2, rtol=4 * EPS)
+    for key in ("ve", "edm"):
+        np.testing.assert_allclose(CASES[key].sigma_of_lam(lams), np.exp(-lams), rtol=EPS)
+        assert np.all(CASES[key].alpha_of_lam(lams) == 1.0) and np.all(CASES[key].dlog_alpha_dlam(lams) == 0.0)
+    rf = CASES["rectified_flow"]
+    np.testing.assert_allclose(rf.alpha_of_lam(lams), 1 / (1 + np.exp(-lams)), rtol=4 * EPS)
+    np.testing.assert_allclose(rf.sigma_of_lam(lams), 1 / (1 + np.exp(lams)), rtol=4 * EPS)
+    np.testing.assert_allclose(rf.dlog_alpha_dlam(lams), rf.sigma_of_lam(lams), rtol=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Grids and the k-diffusion convention
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spacing", SPACINGS)
+@pytest.mark.parametrize("key", list(CASES))
+@pytest.mark.parametrize("n_steps", [1, 2, 7, 50])
+def test_grid_shape_order_and_end_points(key, spacing, n_steps):
+    sched = CASES[key]
+    grid = lambda_grid(sched, n_steps, spacing)
+    assert isinstance(grid, np.ndarray) and grid.dtype == np.float64 and grid.shape == (n_steps + 1,)
+    assert np.all(np.diff(grid) > 0)
+    assert (grid[0], grid[-1]) == sched.lam_range()
+    assert sched.lam_range() == (sched.lam(sched.t_max), sched.lam(sched.t_min))
+
+
+@pytest.mark.parametrize("spacing", SPACINGS)
+def test_grid_custom_end_points(spacing):
+    sched = CASES["vp_linear"]
+    grid = lambda_grid(sched, 10, spacing, t_start=0.5, t_end=0.01)
+    assert grid[0] == sched.lam(0.5) and grid[-1] == sched.lam(0.01)
+    assert np.all(np.diff(grid) > 0)
+
+
+def test_lambda_spacing_is_uniform():
+    grid = lambda_grid(CASES["vp_cosine"], 40, "lambda")
+    steps = np.diff(grid)
+    assert np.max(np.abs(steps - steps.mean())) <= 4 * EPS * np.max(np.abs(grid))
+
+
+def test_time_spacing_is_uniform_in_t():
+    sched = CASES["rectified_flow"]
+    grid = lambda_grid(sched, 20, "time")
+    ts = sched.t_of_lam(grid)
+    expected = np.linspace(sched.t_max, sched.t_min, 21)
+    dt = np.abs(1 / np.array([float(ref_dlam_dt(sched, t)) for t in expected]))
+    assert np.all(np.abs(ts - expected) <= 2 * C * (EPS * expected + dt * EPS * np.maximum(1, np.abs(grid))))
+
+
+@pytest.mark.parametrize("rho", [1.0, 3.0, 7.0])
+def test_karras_spacing_reproduces_edm_formula(rho):
+    """σ_i = (σ_max^{1/ρ} + i/n (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ at DPS digits vs our sigmas.
+
+    Our σ̃_i = e^{−λ_i} with λ_i = −ρ log(·): exp amplifies the rounding of λ_i, so the relative
+    tolerance is C ε max(1, |λ_i|) plus ρ ε per rounding of the root (the root has relative
+    error ≤ 2ε and is raised to the power ρ).
+    """
+    sched, n = EDM(0.002, 80.0), 18
+    sigmas = sigmas_from_lambdas(lambda_grid(sched, n, "karras", rho=rho)).numpy()
+    with mp.workdps(DPS):
+        a, b = mp.mpf(80.0) ** (1 / mp.mpf(rho)), mp.mpf(0.002) ** (1 / mp.mpf(rho))
+        for i, got in enumerate(sigmas):
+            exact = (a + mp.mpf(i) / n * (b - a)) ** rho
+            tol = (C * u_lam(mp.log(exact)) + 2 * C * rho * EPS) * exact
+            assert_close(got, exact, tol, f"sigma_{i}")
+
+
+def test_sigmas_from_lambdas_and_back():
+    grid = lambda_grid(CASES["vp_linear"], 12, "karras")
+    sigmas = sigmas_from_lambdas(grid, append_zero=True)
+    assert isinstance(sigmas, torch.Tensor) and sigmas.dtype == torch.float64 and sigmas.shape == (14,)
+    assert sigmas[-1] == 0 and bool(torch.all(sigmas[1:] < sigmas[:-1]))
+    np.testing.assert_array_equal(sigmas[:-1].numpy(), np.exp(-grid))
+    back = lambdas_from_sigmas(sigmas[:-1])
+    assert isinstance(back, np.ndarray) and back.dtype == np.float64
+    np.testing.assert_allclose(back, grid, rtol=0, atol=2 * EPS * np.max(np.abs(grid)))
+    as_float32 = sigmas_from_lambdas(torch.tensor(grid), dtype=torch.float32)
+    assert as_float32.dtype == torch.float32 and as_float32.shape == (13,)
+    np.testing.assert_allclose(lambdas_from_sigmas(list(np.exp(-grid))), grid, atol=2 * EPS * 10)
+
+
+# --------------------------------------------------------------------------------------------
+# Types in = types out
+# --------------------------------------------------------------------------------------------
+
+T_METHODS = ("alpha", "sigma", "lam")
+LAM_METHODS = ("t_of_lam", "alpha_of_lam", "sigma_of_lam", "dlog_alpha_dlam")
+
+
+def _inputs(key, method):
+    if method in LAM_METHODS:
+        return [-3.0, 0.25, 4.0]
+    sched = CASES[key]
+    return [sched.t_min, 0.5 * (sched.t_min + sched.t_max), sched.t_max]
+
+
+@pytest.mark.parametrize("method", T_METHODS + LAM_METHODS)
+@pytest.mark.parametrize("key", list(CASES))
+def test_types_in_equal_types_out(key, method):
+    fn = getattr(CASES[key], method)
+    values = _inputs(key, method)
+    reference = np.array([fn(v) for v in values])
+    assert all(type(fn(v)) is float for v in values)
+    out = fn(np.array(values))
+    assert isinstance(out, np.ndarray) and out.dtype == np.float64 and out.shape == (3,)
+    np.testing.assert_allclose(out, reference, rtol=4 * EPS, atol=0)
+    out2d = fn(np.array(values).reshape(3, 1).astype(np.float32))
+    assert out2d.dtype == np.float64 and out2d.shape == (3, 1)
+    scalar = fn(np.float64(values[1]))
+    assert isinstance(scalar, np.float64)
+    np.testing.assert_allclose(scalar, reference[1], rtol=4 * EPS, atol=0)
+    for dtype in (torch.float64, torch.float32):
+        tensor_out = fn(torch.tensor(values, dtype=dtype))
+        assert isinstance(tensor_out, torch.Tensor) and tensor_out.dtype == dtype
+        assert tensor_out.device == torch.device("cpu")
+        expected = torch.tensor(reference, dtype=torch.float64)
+        if dtype == torch.float32:
+            # float64 result rounded once to float32, from float32-rounded inputs.
+            expected = torch.tensor(np.array([fn(float(torch.tensor(v, dtype=dtype))) for v in values]))
+        # Only the last bits may differ (torch and numpy use different exp/log kernels).
+        torch.testing.assert_close(tensor_out, expected.to(dtype), rtol=4 * float(torch.finfo(dtype).eps), atol=0)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("key", list(CASES))
+def test_cuda_tensors_stay_on_device(key):
+    sched = CASES[key]
+    t = torch.tensor(_inputs(key, "lam"), dtype=torch.float32, device="cuda")
+    lam = sched.lam(t)
+    assert lam.device == t.device and lam.dtype == torch.float32
+    torch.testing.assert_close(lam.cpu(), sched.lam(t.cpu()))
+    lam64 = torch.tensor([-3.0, 0.25, 4.0], dtype=torch.float64, device="cuda")
+    for method in LAM_METHODS:
+        out = getattr(sched, method)(lam64)
+        assert out.device == lam64.device
+        torch.testing.assert_close(out.cpu(), getattr(sched, method)(lam64.cpu()), rtol=2 * EPS, atol=0)
+    sigmas = sigmas_from_lambdas(lambda_grid(sched, 5), device="cuda")
+    assert sigmas.device.type == "cuda"
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "build, exc, name",
+    [
+        (lambda: VPLinear(beta_min=1.0, beta_max=1.0), ValueError, "beta_max"),
+        (lambda: VPLinear(beta_min=2.0, beta_max=1.0), ValueError, "beta_max"),
+        (lambda: VPLinear(beta_min=-0.1), ValueError, "beta_min"),
+        (lambda: VPLinear(beta_max=float("nan")), ValueError, "beta_max"),
+        (lambda: VPLinear(beta_min="0.1"), TypeError, "beta_min"),
+        (lambda: VPLinear(t_min=0.0), ValueError, "t_min"),
+        (lambda: VPLinear(t_min=0.5, t_max=0.5), ValueError, "t_min"),
+        (lambda: VPLinear(t_min=-1e-3), ValueError, "t_min"),
+        (lambda: VPLinear(t_max=float("inf")), ValueError, "t_max"),
+        (lambda: VPCosine(s=-0.01), ValueError, "s"),
+        (lambda: VPCosine(t_max=1.0), ValueError, "t_max"),
+        (lambda: VPCosine(t_max=1.5), ValueError, "t_max"),
+        (lambda: VE(sigma_min=0.0), ValueError, "sigma_min"),
+        (lambda: VE(sigma_min=-1.0), ValueError, "sigma_min"),
+        (lambda: VE(sigma_min=50.0, sigma_max=50.0), ValueError, "sigma_max"),
+        (lambda: VE(sigma_min=60.0, sigma_max=50.0), ValueError, "sigma_max"),
+        (lambda: VE(t_min=1.0, t_max=0.0), ValueError, "t_min"),
+        (lambda: EDM(sigma_min=0.0), ValueError, "sigma_min"),
+        (lambda: EDM(sigma_min=80.0, sigma_max=0.002), ValueError, "sigma_max"),
+        (lambda: EDM(sigma_max=True), TypeError, "sigma_max"),
+        (lambda: RectifiedFlow(t_min=0.0), ValueError, "t_min"),
+        (lambda: RectifiedFlow(t_max=1.0), ValueError, "t_max"),
+        (lambda: get_schedule("vp"), ValueError, "schedule"),
+        (lambda: get_schedule(3), TypeError, "schedule"),
+        (lambda: get_schedule("edm", rho=7), TypeError, "rho"),
+    ],
+)
+def test_bad_construction(build, exc, name):
+    with pytest.raises(exc, match=name):
+        build()
+
+
+@pytest.mark.parametrize(
+    "key, method, arg, exc, name",
+    [
+        ("vp_linear", "alpha", -1e-3, ValueError, "t"),
+        ("vp_linear", "lam", float("nan"), ValueError, "t"),
+        ("vp_linear", "sigma", float("inf"), ValueError, "t"),
+        ("vp_cosine", "alpha", 1.0 + 1e-12, ValueError, "t"),
+        ("vp_cosine", "lam", np.array([0.5, -0.1]), ValueError, "t"),
+        ("rectified_flow", "lam", torch.tensor([0.5, 1.5]), ValueError, "t"),
+        ("rectified_flow", "sigma", torch.tensor([0.5, float("nan")]), ValueError, "t"),
+        ("edm", "sigma", -0.5, ValueError, "t"),
+        ("ve", "lam", np.array([0.1, np.inf]), ValueError, "t"),
+        ("ve", "alpha", "0.5", TypeError, "t"),
+        ("ve", "alpha", True, TypeError, "t"),
+        ("ve", "sigma", np.array([1 + 1j]), TypeError, "t"),
+        ("ve", "sigma", torch.tensor([True]), TypeError, "t"),
+        ("vp_linear", "t_of_lam", float("nan"), ValueError, "lam"),
+        ("vp_cosine", "alpha_of_lam", np.array([0.0, -np.inf]), ValueError, "lam"),
+        ("edm", "sigma_of_lam", torch.tensor([np.inf]), ValueError, "lam"),
+        ("rectified_flow", "dlog_alpha_dlam", [0.0, 1.0], TypeError, "lam"),
+        ("ve", "t_of_lam", None, TypeError, "lam"),
+    ],
+)
+def test_bad_schedule_arguments(key, method, arg, exc, name):
+    with pytest.raises(exc, match=rf"\b{name}\b"):
+        getattr(CASES[key], method)(arg)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, name",
+    [
+        ({"n_steps": 0}, ValueError, "n_steps"),
+        ({"n_steps": -3}, ValueError, "n_steps"),
+        ({"n_steps": 2.0}, TypeError, "n_steps"),
+        ({"n_steps": True}, TypeError, "n_steps"),
+        ({"n_steps": 5, "spacing": "cosine"}, ValueError, "spacing"),
+        ({"n_steps": 5, "spacing": None}, ValueError, "spacing"),
+        ({"n_steps": 5, "spacing": "karras", "rho": 0.0}, ValueError, "rho"),
+        ({"n_steps": 5, "rho": -7.0}, ValueError, "rho"),
+        ({"n_steps": 5, "rho": float("nan")}, ValueError, "rho"),
+        ({"n_steps": 5, "t_start": 0.01, "t_end": 0.5}, ValueError, "t_end"),
+        ({"n_steps": 5, "t_end": 0.0}, ValueError, "t_end"),
+        ({"n_steps": 5, "t_start": float("inf")}, ValueError, "t_start"),
+        ({"n_steps": 100_000, "t_start": 0.5, "t_end": 0.5 - 1e-13}, ValueError, "n_steps"),
+    ],
+)
+def test_bad_grid_arguments(kwargs, exc, name):
+    with pytest.raises(exc, match=name):
+        lambda_grid(CASES["vp_linear"], **kwargs)
+
+
+def test_bad_grid_schedule():
+    with pytest.raises(TypeError, match="schedule"):
+        lambda_grid(object(), 5)
+    with pytest.raises(ValueError, match="schedule"):
+        lambda_grid("vp", 5)
+
+
+@pytest.mark.parametrize(
+    "call, exc, name",
+    [
+        (lambda: sigmas_from_lambdas([0.0, -1.0]), ValueError, "lams"),
+        (lambda: sigmas_from_lambdas([0.0, 0.0]), ValueError, "lams"),
+        (lambda: sigmas_from_lambdas([0.0, float("nan")]), ValueError, "lams"),
+        (lambda: sigmas_from_lambdas(np.zeros((2, 2))), ValueError, "lams"),
+        (lambda: sigmas_from_lambdas([]), ValueError, "lams"),
+        (lambda: sigmas_from_lambdas(["a"]), TypeError, "lams"),
+        (lambda: sigmas_from_lambdas([0.0, 1.0], dtype=torch.int64), TypeError, "dtype"),
+        (lambda: sigmas_from_lambdas([0.0, 1e-12], dtype=torch.float32), ValueError, "lams"),
+        (lambda: lambdas_from_sigmas([1.0, 0.5, 0.0]), ValueError, "sigmas"),
+        (lambda: lambdas_from_sigmas([1.0, 2.0]), ValueError, "sigmas"),
+        (lambda: lambdas_from_sigmas([1.0, -2.0]), ValueError, "sigmas"),
+        (lambda: lambdas_from_sigmas(torch.tensor([np.inf, 1.0])), ValueError, "sigmas"),
+        (lambda: lambdas_from_sigmas("1.0"), TypeError, "sigmas"),
+    ],
+)
+def test_bad_sigma_conversions(call, exc, name):
+    with pytest.raises(exc, match=name):
+        call()
+
+
+def test_registry():
+    assert SCHEDULES == ("vp_linear", "vp_cosine", "ve", "edm", "rectified_flow")
+    for name in SCHEDULES:
+        sched = get_schedule(name)
+        assert sched.name == name and isinstance(sched, Schedule)
+        lo, hi = sched.lam_range()
+        assert lo < hi
+    assert get_schedule("vp_linear", beta_max=10.0).beta_max == 10.0
