@@ -1,0 +1,261 @@
+"""Reference solvers: exactness, path consistency, marginals, dtypes, bad input (MATH §6–§8)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from seeds_verify import coefficients as C
+from seeds_verify.noise import BrownianPath, GaussianNoise
+from seeds_verify.schedules import get_schedule
+from seeds_verify.solvers import (SEEDS1, SEEDS2, SEEDS3, DDPMAncestral, DiffusionModel,
+                                  EulerMaruyama, make_solver)
+
+LAM0, LAM1 = -3.0, 4.0
+X0 = torch.tensor([1.5, -0.7], dtype=torch.float64)
+
+
+class GaussianData:
+    """D for N(μ, Σ) data (MATH §8), α = 1 convention, wrapped for any schedule."""
+
+    def __init__(self, mu, cov):
+        self.mu = torch.as_tensor(mu, dtype=torch.float64)
+        self.cov = torch.as_tensor(cov, dtype=torch.float64)
+
+    def denoiser(self, x, sigma):
+        s = float(sigma.reshape(-1)[0]) if isinstance(sigma, torch.Tensor) else float(sigma)
+        gain = self.cov @ torch.linalg.inv(self.cov + s * s * torch.eye(self.mu.numel(), dtype=torch.float64))
+        return (self.mu + (x.double() - self.mu) @ gain.T).to(x.dtype)
+
+
+def point_mass_model(schedule):
+    return DiffusionModel(lambda x, s: X0.to(x.dtype).expand_as(x), "denoiser", schedule)
+
+
+def exact_start(schedule, n, seed, cov=None, mu=None):
+    """A sample of the exact p at LAM0 (α·(x0 + σ̃ ε))."""
+    g = torch.Generator().manual_seed(seed)
+    alpha = float(schedule.alpha_of_lam(LAM0))
+    mu = X0 if mu is None else torch.as_tensor(mu, dtype=torch.float64)
+    d = mu.numel()
+    cov = torch.zeros(d, d, dtype=torch.float64) if cov is None else torch.as_tensor(cov, dtype=torch.float64)
+    var = cov + math.exp(-2 * LAM0) * torch.eye(d, dtype=torch.float64)
+    y = mu + torch.randn(n, d, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(var).T
+    return alpha * y
+
+
+DATA_SCHEMES = [SEEDS1(), SEEDS2(0.5, "phi_1"), SEEDS2(1 / 3, "phi_1"), SEEDS2(1 / 3, "phi_2"),
+                SEEDS3(variant="3a"), SEEDS3(variant="3b")]
+
+
+def multi_grid_results(solver, schedule, eta=1.0, steps=(3, 6, 12, 24)):
+    fine = np.linspace(LAM0, LAM1, max(steps) * 6 + 1)
+    x = exact_start(schedule, 8, seed=11)
+    out = []
+    for n in steps:
+        path = BrownianPath(fine, x.shape, seed=5)
+        out.append(solver.solve(point_mass_model(schedule), x, np.linspace(LAM0, LAM1, n + 1),
+                                schedule=schedule, noise=path, eta=eta, prediction="data"))
+    return out
+
+
+@pytest.mark.parametrize("schedule_name", ["vp_linear", "edm"])
+@pytest.mark.parametrize("solver", DATA_SCHEMES, ids=lambda s: f"{s.name}-r{s._fractions[0]:.3f}")
+def test_point_mass_data_form_is_exact_on_one_path(solver, schedule_name):
+    """MATH §8: D ≡ x0 makes every data-form SEEDS exact, so 3, 6, 12, 24 steps agree."""
+    results = multi_grid_results(solver, get_schedule(schedule_name))
+    scale = results[-1].abs().max()
+    for r in results[:-1]:
+        assert (r - results[-1]).abs().max() <= 1e-10 * scale
+
+
+class SwappedSEEDS2(SEEDS2):
+    """SEEDS-2 whose end-point noise coefficients use c where 1 − c belongs (MATH §7 warning)."""
+
+    def coefficients(self, lam, schedule, eta, form):
+        coeffs = super().coefficients(lam, schedule, eta, form)
+        h = np.diff(lam)
+        swapped = C.noise_factor([1.0 - self.r, 1.0], h, eta, form)  # roles of c and 1 − c exchanged
+        sigma_t = np.asarray(schedule.sigma_of_lam(lam[1:]))
+        coeffs.noise[:, 1, :] = sigma_t[:, None] * swapped[:, 1, :]
+        return coeffs
+
+
+def test_swapped_noise_keeps_variances_but_breaks_the_path():
+    schedule = get_schedule("edm")
+    right, wrong = SEEDS2(1 / 3), SwappedSEEDS2(1 / 3)
+    lam = np.linspace(LAM0, LAM1, 5)
+    cr = right.coefficients(lam, schedule, 1.0, "data").noise
+    cw = wrong.coefficients(lam, schedule, 1.0, "data").noise
+    np.testing.assert_allclose((cr ** 2).sum(-1), (cw ** 2).sum(-1), rtol=1e-13)  # variances equal
+    assert not np.allclose(cr, cw)
+    results = multi_grid_results(wrong, schedule)
+    spread = max((r - results[-1]).abs().max().item() for r in results[:-1])
+    assert spread > 1e-3 * results[-1].abs().max().item()
+    # at c = 1/2 the swap changes nothing
+    half = multi_grid_results(SwappedSEEDS2(0.5), schedule)
+    assert max((r - half[-1]).abs().max().item() for r in half[:-1]) <= 1e-10 * half[-1].abs().max()
+
+
+# Step counts keep the weak (discretisation) bias below one standard error of the check:
+# SEEDS-1's variance bias is ≈ 6/N here (weak order 1), SEEDS-2/3's is below 0.01 at N = 60.
+@pytest.mark.parametrize("solver,prediction,steps", [(SEEDS3(), "data", 60), (SEEDS2(1 / 3, "phi_2"), "noise", 60),
+                                                     (SEEDS1(), "data", 600)])
+def test_gaussian_data_final_marginal_within_five_standard_errors(solver, prediction, steps):
+    """MATH §8: started from the exact p_T, the samples at λ_end follow N(α μ, α²(Σ + σ̃² I))."""
+    schedule = get_schedule("vp_linear")
+    mu, cov = [1.0, -2.0], [[1.0, 0.6], [0.6, 0.5]]
+    data = GaussianData(mu, cov)
+    model = DiffusionModel(data.denoiser, "denoiser", schedule)
+    n = 20000
+    x = exact_start(schedule, n, seed=3, cov=cov, mu=mu)
+    out = solver.solve(model, x, np.linspace(LAM0, LAM1, steps + 1), schedule=schedule,
+                       noise=GaussianNoise(x.shape, seed=9, dtype=torch.float64), eta=1.0,
+                       prediction=prediction)
+    alpha = float(schedule.alpha_of_lam(LAM1))
+    exact_cov = alpha ** 2 * (np.array(cov) + math.exp(-2 * LAM1) * np.eye(2))
+    exact_mean = alpha * np.array(mu)
+    mean = out.mean(0).numpy()
+    se_mean = np.sqrt(np.diag(exact_cov) / n)
+    assert np.all(np.abs(mean - exact_mean) < 5 * se_mean)
+    emp = np.cov(out.numpy().T)
+    # var of a sample covariance entry: (Σ_ij² + Σ_ii Σ_jj)/n
+    se_cov = np.sqrt((exact_cov ** 2 + np.outer(np.diag(exact_cov), np.diag(exact_cov))) / n)
+    assert np.all(np.abs(emp - exact_cov) < 5 * se_cov)
+
+
+def test_eta_zero_is_deterministic_and_draws_no_noise():
+    schedule = get_schedule("edm")
+    data = GaussianData([0.5, 0.0], [[1.0, 0.0], [0.0, 2.0]])
+    model = DiffusionModel(data.denoiser, "denoiser", schedule)
+    x = exact_start(schedule, 4, seed=1, mu=[0.5, 0.0])
+
+    def forbidden(a, b, k):
+        raise AssertionError("noise drawn at eta = 0")
+
+    for solver in DATA_SCHEMES + [EulerMaruyama(), DDPMAncestral()]:
+        a = solver.solve(model, x, np.linspace(LAM0, LAM1, 9), schedule=schedule, noise=forbidden, eta=0.0)
+        b = solver.solve(model, x, np.linspace(LAM0, LAM1, 9), schedule=schedule, eta=0.0)
+        assert torch.equal(a, b)
+
+
+def test_em_data_and_noise_forms_agree():
+    schedule = get_schedule("vp_linear")
+    data = GaussianData([0.5, 0.0], [[1.0, 0.3], [0.3, 2.0]])
+    model = DiffusionModel(data.denoiser, "denoiser", schedule)
+    x = exact_start(schedule, 6, seed=2, mu=[0.5, 0.0])
+    lam = np.linspace(LAM0, LAM1, 40)
+    a = EulerMaruyama().solve(model, x, lam, schedule=schedule, noise=GaussianNoise(x.shape, seed=1, dtype=torch.float64))
+    b = EulerMaruyama().solve(model, x, lam, schedule=schedule, prediction="noise",
+                              noise=GaussianNoise(x.shape, seed=1, dtype=torch.float64))
+    assert torch.allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_ddpm_at_eta_one_is_seeds1_data_form():
+    schedule = get_schedule("vp_linear")
+    data = GaussianData([0.5, 0.0], [[1.0, 0.3], [0.3, 2.0]])
+    model = DiffusionModel(data.denoiser, "denoiser", schedule)
+    x = exact_start(schedule, 6, seed=2, mu=[0.5, 0.0])
+    lam = np.linspace(LAM0, LAM1, 25)
+    fine = np.linspace(LAM0, LAM1, 25)
+    a = DDPMAncestral().solve(model, x, lam, schedule=schedule, noise=BrownianPath(fine, x.shape, seed=4))
+    b = SEEDS1().solve(model, x, lam, schedule=schedule, noise=BrownianPath(fine, x.shape, seed=4))
+    assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_dtypes_and_batch_dimensions():
+    schedule = get_schedule("edm")
+    model = point_mass_model(schedule)
+    x = torch.randn(2, 3, 2, dtype=torch.float64)
+    lam = np.linspace(LAM0, LAM1, 5)
+    for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        out = SEEDS2().solve(model, x.to(dtype), lam, schedule=schedule,
+                             noise=GaussianNoise((2, 3, 2), seed=0))
+        assert out.dtype == dtype and out.shape == x.shape and torch.isfinite(out.float()).all()
+
+
+def test_declared_orders():
+    for solver, det in [(SEEDS1(), 1), (SEEDS2(), 2), (SEEDS3(), 3), (EulerMaruyama(), 1)]:
+        assert solver.expected_order("deterministic", 1.0) == det
+        assert solver.expected_order("strong", 0.0) == det  # η = 0: the ODE solver
+        assert solver.expected_order("strong", 1.0) == 1.0
+    with pytest.raises(ValueError, match="regime"):
+        SEEDS1().expected_order("fast", 1.0)
+
+
+def test_bad_input_names_the_argument():
+    schedule = get_schedule("edm")
+    model = point_mass_model(schedule)
+    x = torch.zeros(2, 2)
+    lam = np.linspace(LAM0, LAM1, 4)
+    cases = [
+        (dict(lambdas=lam[::-1]), ValueError, "lambdas"),
+        (dict(lambdas=[0.0, float("nan"), 1.0]), ValueError, "lambdas"),
+        (dict(eta=1.5), ValueError, "eta"),
+        (dict(eta=-0.1), ValueError, "eta"),
+        (dict(eta="1"), TypeError, "eta"),
+        (dict(prediction="score"), ValueError, "prediction"),
+        (dict(s_noise=-1.0), ValueError, "s_noise"),
+        (dict(x=torch.zeros(2, 2, dtype=torch.int64)), TypeError, "x"),
+        (dict(x=torch.tensor([[float("nan"), 0.0]])), ValueError, "x"),
+    ]
+    for kwargs, err, name in cases:
+        args = dict(x=x, lambdas=lam, eta=1.0, prediction="data", s_noise=1.0)
+        args.update(kwargs)
+        with pytest.raises(err, match=name):
+            SEEDS1().solve(model, args["x"], args["lambdas"], schedule=schedule, eta=args["eta"],
+                           prediction=args["prediction"], s_noise=args["s_noise"])
+    with pytest.raises(ValueError, match="r"):
+        SEEDS2(r=1.0)
+    with pytest.raises(ValueError, match="r_1"):
+        SEEDS3(r_1=0.7, r_2=0.5)
+    with pytest.raises(ValueError, match="solver_type"):
+        SEEDS2(variant="phi_3")
+    with pytest.raises(ValueError, match="solver_type"):
+        SEEDS3(variant="3c")
+    with pytest.raises(ValueError, match="solver"):
+        make_solver("heun")
+    with pytest.raises(ValueError, match="kind"):
+        DiffusionModel(lambda x, t: x, "score", schedule)
+
+
+@pytest.mark.parametrize("kind", ["data", "noise", "v"])
+def test_model_wrapper_parametrisations_agree(kind):
+    """A denoiser, and the same model as ε-, x0- or v-prediction, give the same D and ε̂ (MATH §2)."""
+    schedule = get_schedule("vp_linear")
+    data = GaussianData([0.5, -1.0], [[1.0, 0.2], [0.2, 0.4]])
+
+    def as_kind(x, t):
+        t0 = float(t[0])
+        alpha, sigma = float(schedule.alpha(t0)), float(schedule.sigma(t0))
+        d = data.denoiser(x / alpha, sigma / alpha)
+        eps = (x - alpha * d) / sigma
+        return {"data": d, "noise": eps, "v": alpha * eps - sigma * d}[kind]
+
+    ref = DiffusionModel(data.denoiser, "denoiser", schedule)
+    other = DiffusionModel(as_kind, kind, schedule)
+    x = torch.randn(5, 2, dtype=torch.float64)
+    for lam in (-2.0, 0.3, 3.0):
+        assert torch.allclose(ref.data(x, lam), other.data(x, lam), rtol=1e-9, atol=1e-9)
+        assert torch.allclose(ref.noise(x, lam), other.noise(x, lam), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    schedule = get_schedule("vp_linear")
+    model_cpu = point_mass_model(schedule)
+    x = exact_start(schedule, 16, seed=1)
+    draws = [torch.randn(16, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(i)) for i in range(64)]
+
+    def replay(device):
+        it = iter(draws)
+        return lambda a, b, k: next(it).to(device)
+
+    lam = np.linspace(LAM0, LAM1, 9)
+    cpu = SEEDS3().solve(model_cpu, x, lam, schedule=schedule, noise=replay("cpu"))
+    model_cuda = DiffusionModel(lambda y, s: X0.to(y.device).expand_as(y), "denoiser", schedule)
+    gpu = SEEDS3().solve(model_cuda, x.cuda(), lam, schedule=schedule, noise=replay("cuda"))
+    assert gpu.device.type == "cuda"
+    assert torch.allclose(gpu.cpu(), cpu, rtol=1e-12, atol=1e-12)
