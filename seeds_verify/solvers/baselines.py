@@ -50,9 +50,9 @@ class EulerMaruyama(Solver):
     def _step(self, n, x, model, prep, noise, form, s_noise):
         lam, linear, weight, noise_f, stochastic = prep
         f = model.predict(x, lam[n], form)
-        out = (x * linear[n]).add(f, alpha=weight[n])
+        out = (x * linear[n]).add_(f, alpha=weight[n])
         if stochastic and s_noise > 0.0:
-            out = out.add(noise(lam[n], lam[n + 1], 0.0).to(x.dtype), alpha=s_noise * noise_f[n])
+            out.add_(noise(lam[n], lam[n + 1], 0.0).to(x.dtype), alpha=s_noise * noise_f[n])
         return out, f
 
 
@@ -99,7 +99,7 @@ class DDPMAncestral(Solver):
         lam, linear, weight, noise_f, alpha_s, sigma_s, eta = prep
         f = model.predict(x, lam[n], form)
         d = f if form == "data" else (x - sigma_s[n] * f) / alpha_s[n]
-        out = (x * linear[n]).add(d, alpha=weight[n])
+        out = (x * linear[n]).add_(d, alpha=weight[n])
         if eta > 0.0 and s_noise > 0.0:
-            out = out.add(noise(lam[n], lam[n + 1], eta).to(x.dtype), alpha=s_noise * noise_f[n])
+            out.add_(noise(lam[n], lam[n + 1], eta).to(x.dtype), alpha=s_noise * noise_f[n])
         return out, f

@@ -112,12 +112,12 @@ class ExponentialSolver(Solver):
             if draw:
                 a = lam_s[n] if i == 0 else lam_pts[n][i - 1]
                 z.append(noise(a, lam_pts[n][i], k))
-            out = x * linear[n][i]
+            out = x * linear[n][i]  # a fresh tensor: the in-place adds below touch nothing else
             for node, w in zip(stage.nodes, weights[i][n]):
-                out = out.add(evals[node], alpha=w)
+                out.add_(evals[node], alpha=w)
             if draw:
                 for j in range(i + 1):
-                    out = out.add(z[j].to(x.dtype), alpha=s_noise * noise_f[n][i][j])
+                    out.add_(z[j].to(x.dtype), alpha=s_noise * noise_f[n][i][j])
             if i + 1 < len(self.spec.stages):
                 evals.append(model.predict(out, lam_pts[n][i], form))
         return out, evals[0]
