@@ -625,9 +625,11 @@ def lambda_grid(
     if spacing == "lambda":
         lams = lam_first + fractions * (lam_last - lam_first)
     elif spacing == "karras":
-        # σ̃^{1/ρ} = e^{−λ/ρ}; λ_i = −ρ log(σ̃_i^{1/ρ}) never forms σ̃_i^ρ, which could underflow.
-        root_max, root_min = math.exp(-lam_first / rho), math.exp(-lam_last / rho)
-        lams = -rho * np.log(root_max + fractions * (root_min - root_max))
+        # σ̃_i^{1/ρ} = (1 − f_i) σ̃_max^{1/ρ} + f_i σ̃_min^{1/ρ} with σ̃^{1/ρ} = e^{−λ/ρ}: a sum of
+        # two positive terms (no cancellation, unlike σ̃_max^{1/ρ} + f_i(σ̃_min^{1/ρ} − σ̃_max^{1/ρ})),
+        # taken in log space so that e^{−λ/ρ} cannot overflow for small ρ.
+        with np.errstate(divide="ignore"):
+            lams = -rho * np.logaddexp(np.log1p(-fractions) - lam_first / rho, np.log(fractions) - lam_last / rho)
     else:
         times = t_start + fractions * (t_end - t_start)
         times[-1] = t_end
