@@ -124,6 +124,9 @@ def _as_float64(x: Any, name: str) -> tuple[Any, Any, Callable[[Any], Any]]:
 
 
 def _extrema(values) -> tuple[float, float]:
+    """(min, max) of the values; (inf, −inf) for an empty array, which passes every range check."""
+    if values.size == 0 if isinstance(values, np.ndarray) else values.numel() == 0:
+        return math.inf, -math.inf
     if isinstance(values, torch.Tensor):
         return float(values.min()), float(values.max())
     return float(np.min(values)), float(np.max(values))

@@ -508,6 +508,12 @@ def test_types_in_equal_types_out(key, method):
         torch.testing.assert_close(tensor_out, expected.to(dtype), rtol=4 * float(torch.finfo(dtype).eps), atol=0)
 
 
+def test_empty_inputs_give_empty_outputs():
+    sched = CASES["vp_cosine"]
+    assert sched.lam(np.array([])).shape == (0,)
+    assert sched.t_of_lam(torch.zeros(0, dtype=torch.float32)).shape == (0,)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("key", list(CASES))
