@@ -110,6 +110,18 @@ class GaussianComponents:
         # σ̃² of shape () stays; of shape B + (1,) gains the component axis: B + (1, 1).
         return s2 if s2.ndim == 0 else s2.unsqueeze(-1)
 
+    @staticmethod
+    def collapse(s2: torch.Tensor) -> torch.Tensor:
+        """One σ̃² shared by the whole batch (how k-diffusion calls a model) as a 0-d tensor.
+
+        Then every per-eigenvalue factor is computed K·d times instead of once per sample.
+        """
+        if s2.ndim > 0:
+            first = s2.reshape(-1)[0]
+            if bool((s2 == first).all()):
+                return first
+        return s2
+
     def log_normal(self, coords: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
         """log N(x; μ_k, Σ_k + σ̃² I) for every component, shape (..., K)."""
         _, ev, _, _ = self.tensors(coords.device)
@@ -130,10 +142,16 @@ class GaussianComponents:
 
     def draw(self, index: torch.Tensor, sigma: float, normals: torch.Tensor) -> torch.Tensor:
         """μ_k + V_k diag(sqrt(s² + σ̃²)) ε for component indices (n,) and standard normals (n, d)."""
-        mu, ev, _, _ = self.tensors(normals.device)
-        vec = torch.as_tensor(self.eigenvectors, dtype=torch.float64, device=normals.device)
+        mu, ev, v_cat, _ = self.tensors(normals.device)
         scaled = torch.sqrt(ev[index] + sigma * sigma) * normals
-        return mu[index] + torch.einsum("nij,nj->ni", vec[index], scaled)
+        out = mu[index]
+        d = self.dim
+        # One product per component rather than an (n, d, d) gather of eigenvector matrices.
+        for k in range(self.n_components):
+            rows = (index == k).nonzero(as_tuple=True)[0]
+            if rows.numel():
+                out[rows] += scaled[rows] @ v_cat[:, k * d:(k + 1) * d].T
+        return out
 
     def check_positive_definite(self, sigma_values: torch.Tensor, what: str) -> None:
         """ValueError if some Σ_k + σ̃² I is singular (a singular Σ_k at σ̃ = 0)."""

@@ -88,7 +88,7 @@ class GaussianProblem(Problem):
         x64 = x.to(torch.float64)
         coords = self._components.coordinates(x64)
         ones = torch.ones(coords.shape[:-1], dtype=torch.float64, device=x.device)
-        return self._components.combine(ones, coords, s * s).to(x.dtype)
+        return self._components.combine(ones, coords, self._components.collapse(s * s)).to(x.dtype)
 
     def denoiser_affine(self, sigma: float) -> tuple[np.ndarray, np.ndarray]:
         """(G, c) with D(x, σ̃) = G x + c: G = U diag(s²/(s²+σ̃²)) Uᵀ, c = U diag(σ̃²/(s²+σ̃²)) Uᵀ μ.

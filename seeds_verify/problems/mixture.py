@@ -97,7 +97,7 @@ class GaussianMixture(Problem):
         check_x(x, self.dim)
         s = sigma_tensor(sigma, x)
         self._components.check_positive_definite(s, what)
-        s2 = s * s
+        s2 = self._components.collapse(s * s)
         coords = self._components.coordinates(x.to(torch.float64))
         return coords, s2, self._log_w(x.device) + self._components.log_normal(coords, s2)
 
