@@ -283,8 +283,10 @@ def test_bad_sigma_x_and_path_are_rejected():
     for sigma in (-0.1, float("nan"), float("inf"), torch.tensor([0.1, -0.1, 0.2, 0.3])):
         with pytest.raises(ValueError, match="sigma"):
             g.denoiser(x, sigma)
-    with pytest.raises(ValueError, match="sigma"):
-        g.denoiser(x, torch.ones(3))
+    for shape in ((3,), (4, 1), (2, 4)):
+        with pytest.raises(ValueError, match="sigma"):
+            g.denoiser(x, torch.ones(shape))
+    assert g.denoiser(x, torch.ones(1)).shape == x.shape
     with pytest.raises(ValueError, match="sigma"):
         g.cov(-1.0)
     with pytest.raises(ValueError, match="x"):

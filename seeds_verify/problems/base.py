@@ -117,13 +117,13 @@ def sigma_tensor(sigma: Any, x: torch.Tensor, *, positive: bool = False) -> torc
         s = sigma.detach().to(device=x.device, dtype=torch.float64)
         if s.ndim > 0:
             try:
-                torch.broadcast_shapes(s.shape, x.shape[:-1])
-            except RuntimeError as exc:
+                fits = torch.broadcast_shapes(s.shape, x.shape[:-1]) == x.shape[:-1]
+            except RuntimeError:
+                fits = False
+            # The result must be shaped like x, so σ̃ may not enlarge the batch.
+            if not fits:
                 raise ValueError(f"sigma of shape {tuple(s.shape)} does not broadcast against the batch "
-                                 f"dimensions {tuple(x.shape[:-1])} of x") from exc
-            if s.ndim > x.ndim - 1:
-                raise ValueError(f"sigma has more dimensions ({s.ndim}) than x has batch dimensions "
-                                 f"({x.ndim - 1})")
+                                 f"dimensions {tuple(x.shape[:-1])} of x")
             s = s.unsqueeze(-1)
     else:
         s = torch.tensor(check_sigma(sigma), dtype=torch.float64, device=x.device)
