@@ -15,7 +15,7 @@ import torch
 from .peers import peer_versions
 
 __all__ = ["resolve_device", "synchronize", "Timer", "summarize", "environment", "write_json",
-           "RESULTS_DIR"]
+           "set_threads", "RESULTS_DIR"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -70,12 +70,26 @@ def environment(device: torch.device) -> dict:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        # Other processes share the machine; a load above the core count slows every timing.
+        "load_average": list(os.getloadavg()),
         "device": str(device),
         "versions": peer_versions(),
     }
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
     return env
+
+
+def set_threads(threads: int | None) -> None:
+    """Fix torch's intra-op threads (None: leave torch's default).
+
+    On a machine shared with other processes, one thread per process avoids the large
+    slow-downs of oversubscribed parallel regions.
+    """
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive int, got {threads!r}")
+        torch.set_num_threads(threads)
 
 
 def write_json(path: Path, payload: dict) -> Path:

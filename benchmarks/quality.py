@@ -40,7 +40,7 @@ import torch
 from seeds_verify.problems import get_problem
 from seeds_verify.schedules import get_schedule, lambda_grid, sigmas_from_lambdas
 
-from .common import RESULTS_DIR, environment, resolve_device, write_json
+from .common import RESULTS_DIR, set_threads, environment, resolve_device, write_json
 from .registry import CountingModel, all_samplers, positive_sigmas
 
 __all__ = ["PROBLEMS", "SCHEDULES", "METRICS", "Reference", "run", "main"]
@@ -51,16 +51,20 @@ SCHEDULES = ("vp_linear", "edm")
 METRICS = ("tv", "sw2", "mean", "cov", "logp")
 FLOOR_QUANTILE = 0.99
 
-DEFAULT = dict(nfe=(7, 13, 25, 49, 97, 193, 385), n=4000, n_high_dim=2000, ref_factor=25,
-               floor_reps=100, boot=30, projections=64)
+DEFAULT = dict(nfe=(7, 13, 25, 49, 97, 193, 385), n=2000, n_high_dim=1000, ref_factor=25,
+               floor_reps=100, boot=20, projections=32)
 QUICK = dict(nfe=(7, 13, 25), n=256, n_high_dim=256, ref_factor=8, floor_reps=20, boot=10,
              projections=16)
 
 
-def karras_sigmas(schedule, n_positive: int, device) -> torch.Tensor:
-    """M positive sigmas (Karras ρ = 7 spacing of e^{−λ} over the schedule's range) and a 0."""
+def karras_sigmas(schedule, n_positive: int, device, dtype=torch.float64) -> torch.Tensor:
+    """M positive sigmas (Karras ρ = 7 spacing of e^{−λ} over the schedule's range) and a 0.
+
+    Give ``dtype`` = the samples' dtype: k-diffusion's Euler/Heun broadcast a sigma taken from
+    ``sigmas`` against x and would promote float32 samples to float64.
+    """
     lams = lambda_grid(schedule, n_positive - 1, "karras")
-    return sigmas_from_lambdas(lams, append_zero=True, dtype=torch.float64, device=device)
+    return sigmas_from_lambdas(lams, append_zero=True, dtype=dtype, device=device)
 
 
 class Reference:
@@ -316,6 +320,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--problems", nargs="+", choices=tuple(PROBLEMS))
     parser.add_argument("--schedules", nargs="+", choices=SCHEDULES)
@@ -325,6 +330,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--n-high-dim", type=int, help="samples per run on the 16-D problem")
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
+    set_threads(args.threads)
     sizes = dict(QUICK if args.quick else DEFAULT)
     for key in ("nfe", "n", "n_high_dim"):
         if getattr(args, key) is not None:
