@@ -1,0 +1,102 @@
+"""Log-log error plots of the studies, one PNG per (regime, problem, schedule), written atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import defaultdict
+
+import numpy as np
+
+__all__ = ["plot_records", "atomic_write_bytes"]
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``:
+    readers (and an interrupted run) see the old file or the new one, never half of one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with_suppress_remove(tmp)
+        raise
+
+
+def with_suppress_remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _group(records):
+    groups = defaultdict(list)
+    for rec in records:
+        groups[(rec["regime"], rec["problem"], rec["schedule"])].append(rec)
+    return groups
+
+
+def plot_records(records, out_dir: str) -> list[str]:
+    """One log-log plot of error against h per (regime, problem, schedule); returns the paths.
+
+    Each series is a (solver, prediction, η) ladder with its 95 % bootstrap error bars; the
+    fitted range is drawn solid, reference slopes h¹, h², h³ dashed grey, and failing series are
+    drawn in red with ✗ markers and "FAIL" in the legend.
+    """
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for (regime, problem, schedule), recs in sorted(_group(records).items()):
+        fig, ax = plt.subplots(figsize=(7.5, 5.5))
+        all_h, all_e = [], []
+        cmap = plt.get_cmap("tab20")
+        for i, rec in enumerate(recs):
+            h = np.asarray(rec["step_sizes"], dtype=float)
+            e = np.asarray(rec.get("errors") or [], dtype=float)
+            if e.size != h.size or not np.any(e > 0):
+                continue
+            ok = e > 0
+            lo = np.asarray(rec.get("errors_ci_low") or e, dtype=float)
+            hi = np.asarray(rec.get("errors_ci_high") or e, dtype=float)
+            yerr = np.vstack([np.clip(e - lo, 0, None), np.clip(hi - e, 0, None)])
+            failed = not rec.get("passed")
+            order = rec.get("measured_order")
+            label = (f"{rec['solver']} {rec['prediction']} η={rec['eta']:g}: "
+                     f"{'n/a' if order is None else f'{order:.2f}'} (exp {rec['expected_order']:g})"
+                     + (" FAIL" if failed else ""))
+            color = "red" if failed else cmap(i % 20)
+            ax.errorbar(h[ok], e[ok], yerr=yerr[:, ok], color=color, marker="x" if failed else "o",
+                        ms=4, lw=1.0, ls="--" if failed else "-", capsize=2, label=label, alpha=0.9)
+            all_h.extend(h[ok])
+            all_e.extend(e[ok])
+        if not all_h:
+            plt.close(fig)
+            continue
+        h_ref = np.array([min(all_h), max(all_h)])
+        anchor = float(np.exp(np.median(np.log(all_e))))
+        for p in (1, 2, 3):
+            ax.plot(h_ref, anchor * (h_ref / h_ref[0]) ** p, color="0.6", ls=":", lw=1)
+            ax.text(h_ref[1], anchor * (h_ref[1] / h_ref[0]) ** p, f"h^{p}", color="0.4", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("step size h (in λ)")
+        ax.set_ylabel("error")
+        ax.set_title(f"{regime} error — {problem}, {schedule}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6, loc="best")
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        path = os.path.join(out_dir, f"{regime}_{problem}_{schedule}.png")
+        atomic_write_bytes(path, buf.getvalue())
+        written.append(path)
+    return written

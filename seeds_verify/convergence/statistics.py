@@ -1,0 +1,226 @@
+"""Orders from error ladders: least-squares slopes, bootstrap and regression intervals (MATH §9).
+
+An order is the slope p of ``log E(h) = log C + p log h`` fitted by least squares over the
+*asymptotic range* of a ladder of step sizes. The rule used everywhere in this package:
+
+    drop the points at the fine end whose error lies at the rounding floor; the asymptotic
+    range holds the finest three remaining points and extends towards coarser step sizes while
+    each added local slope (log-log slope between neighbouring points) lies within
+    ``CURVATURE`` = 0.25 of the finest local slope (see :func:`fit_range`).
+
+Coarse points where the error curve still bends (the pre-asymptotic regime) are thereby left out,
+and the range is decided once from the full data and kept fixed for every bootstrap replicate.
+
+Intervals:
+
+* Monte Carlo studies (strong, weak with samples): a percentile bootstrap over samples. Sample
+  ``s`` is one Brownian path and one start point; it is resampled *with the same indices for every
+  step count*, so the correlation between the errors of one path at different h is kept.
+* Exact studies (weak with exact moments, deterministic on closed forms): there is no sampling
+  noise; the interval is the 95 % t-interval of the regression slope, which measures how far the
+  points are from a straight line (the pre-asymptotic curvature).
+
+A study passes when the interval, widened by ``tolerance``, reaches the declared order
+(ci_high + tolerance ≥ declared; MATH §9 states orders as bounds E ≤ C hᵖ, so converging faster
+than declared is consistent with the claim and is reported as "above" instead of failing). The default tolerance 0.25 is chosen from MATH §9: strong errors of exponential schemes
+with additive noise show slopes ≈ 0.9 before the asymptotic regime, so a margin of 0.1 would
+reject correct schemes; 0.25 still rejects every defect that changes an order by ≥ 1/2.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "CONFIDENCE",
+    "OrderFit",
+    "fit_range",
+    "fit_slope",
+    "bootstrap_order",
+    "regression_order",
+    "order_consistent",
+    "order_above",
+    "CURVATURE",
+]
+
+DEFAULT_TOLERANCE = 0.25
+CURVATURE = 0.25
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class OrderFit:
+    """A fitted order with its interval.
+
+    Attributes:
+        order: least-squares slope of log error against log h over ``fit_range``.
+        constant: C of E ≈ C hᵖ from the same fit.
+        ci_low, ci_high: 95 % interval of the slope (bootstrap or regression, see ``method``).
+        fit_range: (first, last) index into the ladder of the points fitted (inclusive).
+        method: ``"bootstrap"`` or ``"regression"``.
+        errors_ci_low, errors_ci_high: per step count 95 % interval of the mean error
+            (bootstrap percentiles; equal to the errors themselves for exact studies).
+    """
+
+    order: float
+    constant: float
+    ci_low: float
+    ci_high: float
+    fit_range: tuple[int, int]
+    method: str
+    errors_ci_low: tuple[float, ...]
+    errors_ci_high: tuple[float, ...]
+
+
+def _check_ladder(step_sizes, errors) -> tuple[np.ndarray, np.ndarray]:
+    h = np.asarray(step_sizes, dtype=np.float64)
+    e = np.asarray(errors, dtype=np.float64)
+    if h.ndim != 1 or h.size < 2:
+        raise ValueError("step_sizes must be a 1-D sequence of at least two values")
+    if e.shape[-1] != h.size:
+        raise ValueError(f"errors must have {h.size} entries per row, got shape {e.shape}")
+    if not np.all(h > 0) or not np.all(np.isfinite(h)):
+        raise ValueError("step_sizes must be positive and finite")
+    if not np.all(np.diff(h) < 0):
+        raise ValueError("step_sizes must be strictly decreasing (coarse to fine)")
+    return h, e
+
+
+def fit_range(step_sizes, errors, floor: float = 0.0) -> tuple[int, int]:
+    """Indices (first, last) of the asymptotic range of a coarse-to-fine ladder (module rule).
+
+    Points at the fine end whose error is ≤ ``floor`` (the rounding floor of the study) or not
+    finite are dropped first. The range then holds the finest three remaining points (two if
+    only two remain) and extends
+    towards coarser ones while each added local slope (between a point and its finer neighbour)
+    differs from the finest local slope by at most ``CURVATURE``. Fewer than 2 usable points →
+    ValueError.
+    """
+    h = np.asarray(step_sizes, dtype=np.float64)
+    e = np.asarray(errors, dtype=np.float64)
+    last = e.size - 1
+    while last >= 0 and not (np.isfinite(e[last]) and e[last] > floor):
+        last -= 1
+    if last < 1:
+        raise ValueError("fewer than two errors above the rounding floor: no order can be fitted")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        local = np.diff(np.log(e[: last + 1])) / np.diff(np.log(h[: last + 1]))
+    finest = local[-1]
+    first = max(0, last - 2)
+    while first > 0:
+        s = local[first - 1]
+        if not (np.isfinite(e[first - 1]) and e[first - 1] > 0 and abs(s - finest) <= CURVATURE):
+            break
+        first -= 1
+    return first, last
+
+
+def fit_slope(step_sizes, errors) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares (slope, intercept) of log errors against log step sizes.
+
+    ``errors`` may be 1-D (one ladder) or 2-D (one ladder per row, e.g. bootstrap replicates);
+    the result has the leading shape of ``errors``. Non-positive errors give −inf logs, so
+    callers pass only fitted ranges of positive errors.
+    """
+    x = np.log(np.asarray(step_sizes, dtype=np.float64))
+    with np.errstate(divide="ignore"):
+        y = np.log(np.asarray(errors, dtype=np.float64))
+    xc = x - x.mean()
+    slope = (y * xc).sum(axis=-1) / (xc * xc).sum()
+    intercept = y.mean(axis=-1) - slope * x.mean()
+    return slope, intercept
+
+
+def bootstrap_order(step_sizes, per_sample_errors, *, replicates: int = 1000, seed: int = 0,
+                    floor: float = 0.0, statistic=None) -> OrderFit:
+    """Order and 95 % percentile-bootstrap interval from per-sample values (module docstring).
+
+    ``per_sample_errors`` has shape (samples, step counts, ...). Without ``statistic`` it holds
+    per-sample errors and the error of a ladder point is their mean over samples; with it, the
+    error is ``statistic(mean over samples)`` (mapping shape (..., step counts, q) to
+    (..., step counts), e.g. the size of the mean difference of weak statistics). Each replicate
+    resamples the rows with replacement (the same rows for every step count) and refits the
+    slope over the fixed asymptotic range of the full data.
+    """
+    e = np.asarray(per_sample_errors, dtype=np.float64)
+    h, _ = _check_ladder(step_sizes, e[0] if e.ndim > 2 else e)
+    if e.ndim < 2 or e.shape[0] < 2 or e.shape[1] != h.size:
+        raise ValueError("per_sample_errors must have shape (samples >= 2, step counts, ...)")
+    if e.ndim > 2 and statistic is None:
+        raise ValueError("per-sample values with more than two dimensions need a statistic")
+    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 10:
+        raise ValueError(f"replicates must be an int >= 10, got {replicates!r}")
+    reduce_ = statistic if statistic is not None else (lambda m: m)
+    mean = reduce_(e.mean(axis=0))
+    first, last = fit_range(h, mean, floor)
+    sl = slice(first, last + 1)
+    slope, intercept = fit_slope(h[sl], mean[sl])
+    rng = np.random.default_rng(seed)
+    # Replicates in blocks: memory stays at block·samples·steps whatever ``replicates`` is.
+    boot = np.empty((replicates, h.size))
+    block = max(1, 2_000_000 // max(1, e.size))
+    for start in range(0, replicates, block):
+        stop = min(replicates, start + block)
+        idx = rng.integers(0, e.shape[0], size=(stop - start, e.shape[0]))
+        boot[start:stop] = reduce_(e[idx].mean(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boot_slopes, _ = fit_slope(h[sl], boot[:, sl])
+    q = (1.0 - CONFIDENCE) / 2.0
+    lo, hi = np.quantile(boot_slopes, [q, 1.0 - q])
+    elo, ehi = np.quantile(boot, [q, 1.0 - q], axis=0)
+    return OrderFit(float(slope), float(math.exp(intercept)), float(lo), float(hi), (first, last),
+                    "bootstrap", tuple(map(float, elo)), tuple(map(float, ehi)))
+
+
+def _t_quantile(dof: int) -> float:
+    """Two-sided 95 % Student-t quantile (scipy is imported only here, on demand)."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + CONFIDENCE / 2.0, dof))
+
+
+def regression_order(step_sizes, errors, *, floor: float = 0.0) -> OrderFit:
+    """Order and 95 % regression interval for an exact (noise-free) error ladder.
+
+    The interval is slope ± t_{0.975, n−2} · SE(slope) over the asymptotic range: it is wide
+    when the points still bend (pre-asymptotic) and collapses to the slope when they lie on a
+    line. With exactly two points in the range the interval is the slope itself.
+    """
+    h, e = _check_ladder(step_sizes, errors)
+    if e.ndim != 1:
+        raise ValueError("errors must be 1-D for an exact ladder")
+    first, last = fit_range(h, e, floor)
+    sl = slice(first, last + 1)
+    x, y = np.log(h[sl]), np.log(e[sl])
+    slope, intercept = fit_slope(h[sl], e[sl])
+    n = x.size
+    if n > 2:
+        resid = y - (intercept + slope * x)
+        se = math.sqrt(float((resid ** 2).sum()) / (n - 2) / float(((x - x.mean()) ** 2).sum()))
+        half = _t_quantile(n - 2) * se
+    else:
+        half = 0.0
+    return OrderFit(float(slope), float(math.exp(intercept)), float(slope - half), float(slope + half),
+                    (first, last), "regression", tuple(map(float, e)), tuple(map(float, e)))
+
+
+def order_consistent(fit: OrderFit, expected: float, tolerance: float = DEFAULT_TOLERANCE) -> bool:
+    """Whether the measured order is consistent with the declared order ``expected``.
+
+    MATH §9 defines an order as a bound, E ≤ C hᵖ: a scheme converging faster than it declares
+    does not contradict its claim. So the check passes when the interval, widened by
+    ``tolerance``, reaches ``expected``: ci_high + tolerance ≥ expected. Measured orders clearly
+    above the declaration are reported separately by :func:`order_above`.
+    """
+    if not (math.isfinite(fit.ci_low) and math.isfinite(fit.ci_high)):
+        return False
+    return fit.ci_high + tolerance >= expected
+
+
+def order_above(fit: OrderFit, expected: float, tolerance: float = DEFAULT_TOLERANCE) -> bool:
+    """Whether the widened interval lies entirely above ``expected`` (faster than declared)."""
+    return math.isfinite(fit.ci_low) and fit.ci_low - tolerance > expected
