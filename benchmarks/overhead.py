@@ -127,7 +127,8 @@ def run(*, dim=DEFAULT["dim"], batch=DEFAULT["batch"], components=DEFAULT["compo
             per_round.append(times)
         log(f"round {rnd}: " + ", ".join(f"{k}={v * 1e3:.2f}ms" for k, v in sorted(times.items())))
 
-    baseline = BASELINE if BASELINE in sigmas_by else None
+    # Without k-diffusion the ratios are taken to our Euler–Maruyama instead (and say so).
+    baseline = BASELINE if BASELINE in sigmas_by else ("euler-maruyama" if "euler-maruyama" in sigmas_by else None)
     model_per_nfe = summarize(model_times)["median"]
     rows = {}
     for e in entries:
@@ -257,6 +258,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--nfe", type=int)
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--roofline", action="store_true", help="also measure bytes per step and bandwidth")
+    parser.add_argument("--roofline-batch", type=int, help="rows of the roofline arrays (default: --batch)")
+    parser.add_argument("--roofline-dim", type=int, help="columns of the roofline arrays (default: --dim)")
     args = parser.parse_args(argv)
     set_threads(args.threads)
     sizes = dict(QUICK if args.quick else DEFAULT)
@@ -265,7 +268,8 @@ def main(argv=None) -> dict:
             sizes[key] = getattr(args, key)
     result = run(device=args.device, **sizes)
     if args.roofline:
-        result["roofline"] = roofline(dim=sizes["dim"], batch=sizes["batch"], device=args.device,
+        result["roofline"] = roofline(dim=args.roofline_dim or sizes["dim"], batch=args.roofline_batch or sizes["batch"],
+                                      device=args.device,
                                       steps=20 if args.quick else 200, copy_mib=8 if args.quick else 256)
     result["config"]["quick"] = bool(args.quick)
     dev = resolve_device(args.device).type

@@ -169,8 +169,12 @@ def _ratio(a, b):
 def run(*, problems=tuple(PROBLEMS), schedules=SCHEDULES, nfe=DEFAULT["nfe"], n=DEFAULT["n"],
         n_high_dim=DEFAULT["n_high_dim"], ref_factor=DEFAULT["ref_factor"],
         floor_reps=DEFAULT["floor_reps"], boot=DEFAULT["boot"], projections=DEFAULT["projections"],
-        samplers=None, device="cpu", seed=0, log=print) -> dict:
-    """Run the study; returns the JSON-ready result (see the module docstring)."""
+        samplers=None, device="cpu", seed=0, log=print, partial_path=None) -> dict:
+    """Run the study; returns the JSON-ready result (see the module docstring).
+
+    With ``partial_path`` the result so far is written there after every problem/schedule, so a
+    run stopped by a time limit still leaves its finished cases.
+    """
     device = resolve_device(device) if isinstance(device, str) else device
     entries, peer_reason = all_samplers(include_noise_form=True)
     if samplers is not None:
@@ -230,6 +234,8 @@ def run(*, problems=tuple(PROBLEMS), schedules=SCHEDULES, nfe=DEFAULT["nfe"], n=
                 }
             case["headline"] = _headline(case)
             result["cases"].append(case)
+            if partial_path is not None:
+                write_json(partial_path, result)
             log(f"[{time.perf_counter() - start:7.1f}s] {pname}/{sname}: "
                 + ", ".join(f"{k}={v['nfe_to_quality']['all']}" for k, v in case["curves"].items()))
     result["seconds"] = time.perf_counter() - start
@@ -332,13 +338,15 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     set_threads(args.threads)
     sizes = dict(QUICK if args.quick else DEFAULT)
+    stem = ("quality_quick" if args.quick else "quality") + ("" if resolve_device(args.device).type == "cpu" else "_cuda")
     for key in ("nfe", "n", "n_high_dim"):
         if getattr(args, key) is not None:
             sizes[key] = tuple(args.nfe) if key == "nfe" else getattr(args, key)
     result = run(problems=tuple(args.problems or PROBLEMS), schedules=tuple(args.schedules or SCHEDULES),
-                 samplers=args.samplers, device=args.device, **sizes)
+                 samplers=args.samplers, device=args.device, partial_path=args.out / f"{stem}.partial.json",
+                 **sizes)
     result["config"]["quick"] = bool(args.quick)
-    stem = "quality_quick" if args.quick else "quality"
+    (args.out / f"{stem}.partial.json").unlink(missing_ok=True)
     write_json(args.out / f"{stem}.json", result)
     if not args.no_plot:
         plot(result, args.out / f"{stem}.png")

@@ -47,7 +47,7 @@ __all__ = ["Study", "run", "main"]
 
 ETA = 1.0
 SIGMA_MAX, SIGMA_MIN = 80.0, 0.002
-DEFAULT = dict(paths=4096, levels=(4, 5, 6, 7, 8, 9, 10), repeats=3)
+DEFAULT = dict(paths=1024, levels=(4, 5, 6, 7, 8, 9), repeats=3)
 QUICK = dict(paths=64, levels=(4, 5, 6), repeats=2)
 OURS = ("em", "em-1moment-cached", "seeds1")
 
