@@ -414,6 +414,24 @@ class LocalErrorExpansion:
         root = sp.sqrt(self.radicand)
         return [sp.expand(p.as_expr().subs(sp.Symbol("r"), root)) for p in getattr(self, quantity).c]
 
+    def evaluate(self, quantity: str, values: dict, step) -> sp.Expr:
+        """Σ_n c_n hⁿ of ``quantity`` at rational ``values`` (keys "a", "b0", "b1", "b2", "x0",
+        "eta") and h = ``step``, exactly (a rational, or rational + rational·sqrt(radicand))."""
+        if quantity not in ("mean_error", "mean_square_error", "second_moment_error"):
+            raise ValueError(f"quantity must name a series of this expansion, got {quantity!r}")
+        gens = {"a": _A, "b0": _B0, "b1": _B1, "b2": _B2, "x0": _X0, "eta": _ETA}
+        if set(values) != set(gens):
+            raise ValueError(f"values must give {sorted(gens)}, got {sorted(values)}")
+        step_q = QQ(Fraction(step).numerator, Fraction(step).denominator)
+        total = _ZERO
+        for n, poly in enumerate(getattr(self, quantity).c):
+            for name, gen in gens.items():
+                q = Fraction(values[name])
+                poly = poly.subs(gen, QQ(q.numerator, q.denominator))
+            total += poly * step_q**n
+        even, odd = _at_eta(total, None, self.radicand)
+        return _ground(even) + sp.sqrt(self.radicand) * _ground(odd)
+
 
 def _expansion(stages, form: str, factor: sp.Matrix | None, order: int) -> LocalErrorExpansion:
     """Local error series of the scheme (``stages``: (fraction, nodes, averaged); ``None`` factor: EM)."""
@@ -514,6 +532,12 @@ def _leading(series: _Series, value, radicand: int):
         if even or odd:
             return n, (even, odd)
     return None
+
+
+def _ground(poly) -> sp.Rational:
+    if poly and not poly.is_ground:
+        raise AssertionError(f"coefficient still depends on symbols: {poly}")
+    return sp.Rational(int(poly.LC.numerator), int(poly.LC.denominator)) if poly else sp.Integer(0)
 
 
 def _at_reference(parts, radicand: int) -> float:
