@@ -250,7 +250,11 @@ def gmm_moments(weights, means, covs, alpha_value=alpha_sym, sigma_value=sigma_s
     Scalars give (E x, E x²). Weights are used as given (they should sum to 1).
     """
     weights, means, covs = _components(weights, means, covs)
-    first, second = 0, 0
+    if _is_scalar(means[0], covs[0]):
+        first, second = sp.Integer(0), sp.Integer(0)
+    else:
+        dim = _as_matrix(covs[0]).shape[0]
+        first, second = sp.zeros(dim, 1), sp.zeros(dim, dim)
     for w, m, c in zip(weights, means, covs):
         m_t, c_t = gaussian_marginal(m, c, alpha_value, sigma_value)
         if _is_scalar(m, c):
