@@ -184,7 +184,8 @@ def parse_solver(text: str) -> SolverChoice:
         if bare[0] not in MUTANTS:
             raise ValueError(f"unknown mutant {bare[0]!r}; choose from {tuple(MUTANTS)}")
         factory, description, fractions = MUTANTS[bare[0]]
-        return SolverChoice(f"mutant:{bare[0]}", factory, fractions, None, bare[0], description)
+        scheme = "seeds2_phi_1_swapped" if bare[0] == "swapped_noise" else None
+        return SolverChoice(f"mutant:{bare[0]}", factory, fractions, scheme, bare[0], description)
     raise ValueError(f"unknown solver {name!r}; choose from seeds1, seeds2, seeds3, em, ddpm, mutant:<name>")
 
 
@@ -207,18 +208,26 @@ def predicted_orders_table() -> list:
     return _PREDICTED
 
 
-def _predicted(scheme: str | None, prediction: str, regime: str) -> tuple[float | None, float | None]:
-    if scheme is None:
+def _predicted(choice: SolverChoice, prediction: str, regime: str) -> tuple[float | None, float | None]:
+    """(order, constant) of the symbolic prediction for this scheme, its stage fractions,
+    prediction form and regime; (None, None) when there is none."""
+    if choice.scheme is None:
         return None, None
+    stage_fractions = tuple(Fraction(f) for f in choice.fractions[:-1])
     for row in predicted_orders_table():
         get = (lambda k: row.get(k)) if isinstance(row, dict) else (lambda k: getattr(row, k, None))
-        if get("scheme") == scheme and get("prediction") in (prediction, None, "both") and get("regime") == regime:
+        if get("scheme") != choice.scheme or get("regime") != regime:
+            continue
+        if get("prediction") not in (prediction, None, "both"):
+            continue
+        fr = get("fractions")
+        if fr and tuple(Fraction(f) for f in fr) != stage_fractions:
+            continue
+        try:
             order, constant = get("order"), get("constant")
-            as_float = lambda v: None if v is None else float(v)  # noqa: E731
-            try:
-                return as_float(order), as_float(constant)
-            except (TypeError, ValueError):
-                return None, None
+            return (None if order is None else float(order)), (None if constant is None else float(constant))
+        except (TypeError, ValueError):
+            return None, None
     return None, None
 
 
@@ -246,7 +255,7 @@ def _lcm(values) -> int:
 class StudySetup:
     """What every solver of one study shares (see the module docstring)."""
 
-    problem_name: str
+    problem_name: object  # a name from problems.PROBLEMS or a Problem instance
     schedule_name: str
     regime: str
     eta: float
@@ -258,6 +267,7 @@ class StudySetup:
     tolerance: float = S.DEFAULT_TOLERANCE
     replicates: int = 1000
     denominators: tuple[int, ...] = (1,)
+    with_predictions: bool = True  # look up analytic.predicted_orders (sympy, ~10 s once per process)
     problem: object = field(init=False, default=None)
     schedule: object = field(init=False, default=None)
 
@@ -270,7 +280,11 @@ class StudySetup:
         self.steps = steps
         if self.regime == "deterministic":
             self.eta = 0.0
-        self.problem = get_problem(self.problem_name)
+        if isinstance(self.problem_name, str):
+            self.problem = get_problem(self.problem_name)
+        else:
+            # A problem instance (e.g. a 1-D Gaussian built by hand) is studied under its own name.
+            self.problem, self.problem_name = self.problem_name, self.problem_name.name
         self.schedule = get_schedule(self.schedule_name)
         self.lam_start, self.lam_end = self.schedule.lam_range()
         self.step_sizes = tuple((self.lam_end - self.lam_start) / n for n in steps)
@@ -387,7 +401,8 @@ def _solve(setup: StudySetup, solver: Solver, x0: torch.Tensor, n: int, predicti
 
 def _base_record(setup: StudySetup, choice: SolverChoice, prediction: str, solver: Solver) -> dict:
     expected = solver.expected_order(setup.regime, setup.eta)
-    p_order, p_const = _predicted(choice.scheme, prediction, setup.regime)
+    p_order, p_const = (_predicted(choice, prediction, setup.regime) if setup.with_predictions
+                        else (None, None))
     return {
         "solver": choice.label, "prediction": prediction, "eta": setup.eta, "problem": setup.problem_name,
         "schedule": setup.schedule_name, "regime": setup.regime, "expected_order": expected,
