@@ -9,15 +9,17 @@ with open markers and its legend entry says FAIL, so a broken order is seen befo
 from __future__ import annotations
 
 import math
+import re
 from itertools import cycle
 from typing import Iterator
 
 import numpy as np
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from .layout import FAIL_COLOUR, LEFT, MUTED_COLOUR, Page, new_page, page_title, paragraph
 from .results import StudyResults
 
-__all__ = ["convergence_pages", "PANELS_PER_PAGE"]
+__all__ = ["convergence_pages", "short_name", "PANELS_PER_PAGE"]
 
 PANELS_PER_PAGE = 8  # 4 rows × 2 columns on A4 portrait
 
@@ -58,27 +60,37 @@ def _series_points(record: dict):
 
 
 def _fit_mask(record: dict, h: np.ndarray) -> np.ndarray:
-    """Points the engine fitted. ``fit_range`` is read as a pair of indices into the record's
-    step sizes when both entries are ints, as a pair of step sizes otherwise; all points when
-    it is missing."""
+    """Points the engine fitted. ``fit_range`` is [first, last] step count of the fit (as the
+    convergence CLI writes it); a pair of indices into the step sizes or a pair of step sizes is
+    read too. All points when it is missing."""
     fr = record.get("fit_range")
     if not (isinstance(fr, (list, tuple)) and len(fr) == 2
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in fr)):
         return np.ones_like(h, dtype=bool)
-    steps = record["step_sizes"]
-    if all(isinstance(v, int) for v in fr) and 0 <= fr[0] <= fr[1] < len(steps):
-        chosen = [steps[i] for i in range(fr[0], fr[1] + 1) if steps[i] is not None]
-        return np.isin(h, chosen)
+    steps, counts = record["step_sizes"], record["step_counts"]
+    if all(isinstance(v, int) for v in fr):
+        if fr[0] in counts and fr[1] in counts and len(counts) == len(steps):
+            lo, hi = sorted((counts.index(fr[0]), counts.index(fr[1])))
+            chosen = [steps[i] for i in range(lo, hi + 1) if steps[i] is not None]
+            return np.isin(h, chosen)
+        if 0 <= fr[0] <= fr[1] < len(steps):
+            chosen = [steps[i] for i in range(fr[0], fr[1] + 1) if steps[i] is not None]
+            return np.isin(h, chosen)
     lo, hi = sorted(float(v) for v in fr)
     return (h >= lo * (1 - 1e-9)) & (h <= hi * (1 + 1e-9))
 
 
+def short_name(solver: str) -> str:
+    """A solver name without its parameter names: ``seeds3(r_1=1/3,r_2=2/3,3a)`` → ``seeds3(1/3,2/3,3a)``."""
+    return re.sub(r"\b[a-z](_\d)?=", "", solver)
+
+
 def _label(record: dict, with_eta: bool) -> str:
-    name = record["solver"]
+    name = short_name(record["solver"])
     if with_eta and record["eta"] is not None:
         name += f", η={record['eta']:g}"
     slope = record["measured_order"]
-    name += f": {slope:.2f}" if slope is not None else ": n/a"
+    name += f": {slope:.2f}" if slope is not None else ": no fit"
     if record["passed"] is False:
         name += "  FAIL"
     return name
@@ -119,20 +131,28 @@ def _draw_panel(ax, records: list[dict], regime: str, colours: dict) -> None:
                 color=MUTED_COLOUR)
         return
     h_lo, h_hi = min(all_h), max(all_h)
-    for p, points in sorted(anchors.items()):
-        # Through the smallest error at the finest step, shifted down so it does not hide data.
-        h0, e0 = min(points, key=lambda t: (t[0], t[1]))
+    # Every declared slope starts from one point below the smallest error at the finest step, so
+    # the lines fan out and their labels, at the coarse end, stand apart.
+    finest = [e for pts in anchors.values() for _, e in pts]
+    e0 = 0.5 * min(finest) if finest else None
+    for p in sorted(anchors):
         xs = np.geomspace(h_lo, h_hi, 2)
-        ys = 0.5 * e0 * (xs / h0) ** p
+        ys = e0 * (xs / h_lo) ** p
         ax.plot(xs, ys, color="black", linestyle=":", linewidth=0.9, zorder=0)
-        # Labelled at the fine end, where lines of different slopes are furthest apart.
-        ax.annotate(f"slope {p:g}", (xs[0], ys[0]), fontsize=6, color="#24292f",
-                    xytext=(0, -3), textcoords="offset points", va="top", ha="left")
+        ax.annotate(f"slope {p:g}", (xs[-1], ys[-1]), fontsize=6, color="#24292f",
+                    xytext=(3, 0), textcoords="offset points", va="center", ha="left")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(h_lo / 1.4, h_hi * 1.4)
+    # Ticks at the step sizes actually run (a study rarely spans many decades of h).
+    ticks = sorted(set(round(v, 12) for v in all_h))
+    if len(ticks) > 8:
+        ticks = ticks[::math.ceil(len(ticks) / 8)]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FixedFormatter([f"{v:.3g}" for v in ticks]))
+    ax.xaxis.set_minor_locator(NullLocator())
     e_lo, e_hi = min(all_e), max(all_e)
-    lowest = min([e_lo] + [0.5 * min(e for _, e in pts) for pts in anchors.values()])
+    lowest = min([e_lo] + ([e0] if e0 is not None else []))
     # Head room above the data keeps the legend (upper left) clear of the coarsest errors: the
     # legend takes about 6.5 % of the axes height per row, plus its frame.
     legend_rows = len(records) if len(records) <= 4 else math.ceil(len(records) / 2)
@@ -159,13 +179,14 @@ def convergence_pages(results: StudyResults) -> Iterator[Page]:
             chunk = keys[page_no * per_page:(page_no + 1) * per_page]
             fig = new_page()
             title = f"Convergence: {regime} regime" + (f" ({page_no + 1}/{n_pages})" if n_pages > 1 else "")
-            y = page_title(fig, title, "log–log error against step size h; legend: solver: measured slope.")
+            y = page_title(fig, title, "log–log error against step size h; legend: solver (stage fractions, "
+                                       "variant): measured slope.")
             y = paragraph(fig, y, _CAPTION.get(regime, "") + " Error bars: bootstrap 95 % intervals. Dotted "
                           "black: declared slopes. Faint thick line: the fit over the range the engine "
                           "used. Dashed red with open markers: a failing series. Dotted grey horizontal: "
                           "reference-solution error.", width=135) - 0.008
             bottom = 0.04
-            height = (y - bottom) / 4.0
+            height = min(0.36, (y - bottom) / max(2, math.ceil(len(chunk) / 2)))
             for i, key in enumerate(chunk):
                 row, col = divmod(i, 2)
                 ax = fig.add_axes([LEFT + 0.045 + col * 0.45, y - (row + 1) * height + 0.04, 0.38,

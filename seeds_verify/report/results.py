@@ -84,12 +84,15 @@ def _clean_record(index: int, record: Any, path: Path) -> dict:
         out[key] = _finite_or_none(out.get(key))
     passed = out.get("passed")
     out["passed"] = passed if isinstance(passed, bool) else None
-    for key in ("step_sizes", "errors", "errors_ci_low", "errors_ci_high", "step_counts", "rms_errors"):
+    for key in ("step_sizes", "errors", "errors_ci_low", "errors_ci_high", "rms_errors"):
         values = out.get(key)
         if not isinstance(values, (list, tuple)):
             out[key] = []
         else:
             out[key] = [_finite_or_none(v) for v in values]
+    counts = out.get("step_counts")
+    out["step_counts"] = [int(c) if _finite_or_none(c) is not None and float(c).is_integer() else None
+                          for c in counts] if isinstance(counts, (list, tuple)) else []
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import textwrap
 from typing import Callable, Iterator
 
@@ -22,9 +23,9 @@ _LEGEND = (
     "solver class claims; 'predicted' is the order and leading error constant derived symbolically by "
     "seeds_verify.analytic (n/a where no prediction exists); 'measured' is the least-squares slope of "
     "log error against log step size over the fitted range, with a 95 % bootstrap interval. "
-    "'verdict' is the convergence engine's decision: pass when the measured order is consistent with "
-    "the declared one within the stated tolerance, FAIL (red) otherwise. The plots on the next pages "
-    "show the errors behind every number."
+    "'verdict' is the convergence engine's decision (rule above): pass when the measured order is "
+    "consistent with the declared one within the stated tolerance, 'pass (>)' when it is even clearly "
+    "higher, FAIL (red) otherwise. The plots on the next pages show the errors behind every number."
 )
 
 
@@ -137,11 +138,46 @@ def summary_rows(results: StudyResults, lookup=None) -> tuple[list[list[str]], l
         if r["ci_low"] is not None and r["ci_high"] is not None:
             measured += f" [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
         verdict = {True: "pass", False: "FAIL", None: "n/a"}[r["passed"]]
+        if r["passed"] and r.get("above_expected") is True:
+            verdict = "pass (>)"
         colour = {True: PASS_COLOUR, False: FAIL_COLOUR, None: MUTED_COLOUR}[r["passed"]]
         rows.append([r["solver"], r["prediction"], _format_eta(r["eta"]), r["regime"], r["problem"],
                      r["schedule"], format_order(r["expected_order"], 1), predicted, measured, verdict])
         colours.append([None] * 7 + [None if order is not None else MUTED_COLOUR, None, colour])
     return rows, colours
+
+
+def _summary_widths(rows: list[list[str]]) -> list[float]:
+    """Relative column widths from the longest entry of each column over the whole table, so
+    that continuation pages line up with the first."""
+    widths = []
+    for j, head in enumerate(SUMMARY_HEADERS):
+        longest = max([len(line) for line in head.split("\n")] + [len(r[j]) for r in rows])
+        widths.append(longest + 2.5)
+    return widths
+
+
+def _command(meta: dict) -> str:
+    command = meta.get("command", "n/a")
+    if isinstance(command, (list, tuple)):
+        return shlex.join(str(c) for c in command)
+    return str(command)
+
+
+def _exactness(meta: dict) -> str | None:
+    checks = meta.get("exactness")
+    if not isinstance(checks, dict) or not checks:
+        return None
+    passed = [k for k, v in checks.items() if isinstance(v, dict) and v.get("passed") is True]
+    spreads = [v.get("spread") for v in checks.values() if isinstance(v, dict)]
+    spreads = [float(s) for s in spreads if isinstance(s, (int, float)) and not isinstance(s, bool)]
+    text = f"{len(passed)} of {len(checks)} schemes exact on a point mass (MATH §8)"
+    if spreads:
+        text += f", largest spread over step counts {max(spreads):.1e}"
+    failed = [k for k in checks if k not in passed]
+    if failed:
+        text += "; NOT exact: " + ", ".join(failed)
+    return text
 
 
 def _versions(meta: dict) -> str:
@@ -162,16 +198,22 @@ def _run_lines(results: StudyResults) -> list[tuple[str, str]]:
     verdict = f"{passed} of {n} checks passed, {failed} failed"
     if results.mutations:
         verdict += f"; {caught} of {len(results.mutations)} defective variants caught"
-    return [
-        ("command", str(meta.get("command", "n/a"))),
+    lines = [
+        ("command", _command(meta)),
         ("seed", str(meta.get("seed", "n/a"))),
         ("device / dtype", f"{meta.get('device', 'n/a')} / {meta.get('dtype', 'n/a')}"),
         ("versions", _versions(meta)),
         ("wall time", wall),
         ("tolerance", str(meta.get("tolerance", "n/a"))),
         ("results", str(results.path)),
-        ("overall", verdict),
     ]
+    exactness = _exactness(meta)
+    if exactness:
+        lines.append(("exactness", exactness))
+    if isinstance(meta.get("fit_rule"), str):
+        lines.append(("verdict rule", meta["fit_rule"]))
+    lines.append(("overall", verdict))
+    return lines
 
 
 def summary_pages(results: StudyResults, lookup=None) -> Iterator[Page]:
@@ -196,7 +238,7 @@ def summary_pages(results: StudyResults, lookup=None) -> Iterator[Page]:
         fit = rows_per_page(y, bottom, row_height)
         chunk = slice(start, start + fit)
         table = Table(SUMMARY_HEADERS, rows[chunk], colours[chunk],
-                      widths=(13, 5, 3, 9, 10, 9, 6, 11, 12.5, 5.5))
+                      widths=_summary_widths(rows))
         draw_table(fig, table, top=y, row_height=row_height)
         if not rows:
             paragraph(fig, y - 0.03, "results.json holds no records.", colour=MUTED_COLOUR)
