@@ -29,6 +29,7 @@ Run ``python -m benchmarks.quality`` (default sizes, < 15 min on 2 cores) or ``-
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 import warnings
@@ -254,13 +255,24 @@ def _headline(case: dict) -> dict:
 
 
 def _summary(result: dict) -> dict:
-    """The NFE-to-quality table: rows = samplers, one column per problem/schedule."""
-    table = {}
+    """The NFE-to-quality table (rows = samplers, one column per problem/schedule) and, per
+    sampler, the median over cases of its NFE ratio to SEEDS-3 and to SEEDS-2 (cases where
+    both reached the band; ``unreached`` counts the cases where this sampler did not)."""
+    table, ratios3, ratios2, unreached = {}, {}, {}, {}
     for case in result["cases"]:
         key = f"{case['problem']}/{case['schedule']}"
         for name, row in case["headline"].items():
             table.setdefault(name, {})[key] = row["nfe"]
-    return {"nfe_to_quality": table, "max_nfe_tried": max(result["config"]["nfe"])}
+            unreached[name] = unreached.get(name, 0) + (row["nfe"] is None)
+            if row["ratio_to_seeds3"] is not None:
+                ratios3.setdefault(name, []).append(row["ratio_to_seeds3"])
+            if row["ratio_to_seeds2"] is not None:
+                ratios2.setdefault(name, []).append(row["ratio_to_seeds2"])
+    ratio = {name: {"median_ratio_to_seeds3": float(np.median(ratios3[name])) if name in ratios3 else None,
+                    "median_ratio_to_seeds2": float(np.median(ratios2[name])) if name in ratios2 else None,
+                    "cases_compared_to_seeds3": len(ratios3.get(name, [])),
+                    "cases_unreached": unreached[name]} for name in table}
+    return {"nfe_to_quality": table, "ratios": ratio, "max_nfe_tried": max(result["config"]["nfe"])}
 
 
 def format_table(result: dict) -> str:
@@ -269,10 +281,13 @@ def format_table(result: dict) -> str:
     top = result["summary"]["max_nfe_tried"]
     cols = [f"{c['problem']}/{c['schedule']}" for c in result["cases"]]
     width = max(len(c) for c in cols) + 1
-    lines = ["sampler".ljust(22) + "".join(c.rjust(width) for c in cols)]
+    ratios = result["summary"]["ratios"]
+    lines = ["sampler".ljust(22) + "".join(c.rjust(width) for c in cols) + "  /SEEDS-3  /SEEDS-2"]
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"
     for name, row in table.items():
         cells = [(str(row[c]) if row[c] is not None else f">{top}").rjust(width) for c in cols]
-        lines.append(name.ljust(22) + "".join(cells))
+        lines.append(name.ljust(22) + "".join(cells) + fmt(ratios[name]["median_ratio_to_seeds3"]).rjust(10)
+                     + fmt(ratios[name]["median_ratio_to_seeds2"]).rjust(9))
     return "\n".join(lines)
 
 
@@ -335,8 +350,19 @@ def main(argv=None) -> dict:
     parser.add_argument("--n", type=int, help="samples per run on the 2-D problems")
     parser.add_argument("--n-high-dim", type=int, help="samples per run on the 16-D problem")
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--replot", type=Path, help="re-derive summary and plot from a result JSON; no sampling")
     args = parser.parse_args(argv)
     set_threads(args.threads)
+    if args.replot is not None:
+        with open(args.replot) as fh:
+            result = json.load(fh)
+        for case in result["cases"]:
+            case["headline"] = _headline(case)
+        result["summary"] = _summary(result)
+        write_json(args.replot, result)
+        plot(result, args.replot.with_suffix(".png"))
+        print(format_table(result))
+        return result
     sizes = dict(QUICK if args.quick else DEFAULT)
     stem = ("quality_quick" if args.quick else "quality") + ("" if resolve_device(args.device).type == "cpu" else "_cuda")
     for key in ("nfe", "n", "n_high_dim"):
