@@ -141,7 +141,9 @@ def _fmt(v, spec=".2f"):
     return "n/a" if v is None else format(v, spec)
 
 
-def print_table(result: dict, stream=sys.stdout) -> None:
+def print_table(result: dict, stream=None) -> None:
+    """The compact table of records, the mutation table and the exactness checks."""
+    stream = sys.stdout if stream is None else stream
     head = (f"{'regime':13s} {'schedule':10s} {'solver':28s} {'pred':5s} {'eta':>4s} {'order':>6s} "
             f"{'95% CI':>15s} {'exp':>4s} {'pred.':>6s} {'verdict':>8s}")
     print(head, file=stream)
