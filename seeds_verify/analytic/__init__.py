@@ -54,7 +54,14 @@ from .noise import (
     stage_noise_kernel,
     swapped_noise_factor_symbolic,
 )
-from .orders import REFERENCE_POINT, LocalErrorExpansion, OrderPrediction, local_error_expansion, predicted_orders
+from .orders import (
+    REFERENCE_POINT,
+    LocalErrorExpansion,
+    OrderPrediction,
+    linear_global_strong_error,
+    local_error_expansion,
+    predicted_orders,
+)
 from .phi import (
     check_phi_all,
     check_phi_at_zero,
@@ -98,5 +105,6 @@ __all__ = [
     "gaussian_transition", "check_gaussian_transition", "gaussian_reverse_moments",
     "gmm_log_density", "gmm_responsibilities", "gmm_denoiser", "gmm_moments", "check_gmm_denoiser",
     "OrderPrediction", "LocalErrorExpansion", "predicted_orders", "local_error_expansion", "REFERENCE_POINT",
+    "linear_global_strong_error",
     "latex_summary",
 ]

@@ -47,6 +47,14 @@ constant b would miss.
 * strong: C with sqrt(E e²) = C h^{p_2} + o(h^{p_2}) (local RMS error coefficient);
 * weak: the coefficient of h^{q+1} in E[X_scheme²] − E[X_exact²];
 * deterministic: the coefficient of h^{p+1} in X_scheme − X_exact.
+The reference point is generic on purpose: at a = 1/2, b ≡ 0 some leading coefficients vanish
+(e.g. the η = 0 error of "phi_2" at r = 1/3 is ∝ a(2a − 1)(a − 1)), and the data and noise
+forms' strong constants, ∝ |a| and ∝ |1 − a|, coincide.
+
+Local constants are not global ones: a scheme with p_1 = p_2 + 1/2 (SEEDS-1, EM) accumulates
+its local mean error coherently at the same global order. :func:`linear_global_strong_error`
+computes the global mean-square error on the same linear problem exactly, by propagating the
+second moments of (exact, scheme) through the steps.
 """
 
 from __future__ import annotations
@@ -65,7 +73,7 @@ from .exact import alpha, exact_step, sde_drift
 from .noise import noise_factor_symbolic, swapped_noise_factor_symbolic
 from .symbols import alpha_c, alpha_s, eta, h, lam, sigma_c, sigma_s
 
-__all__ = ["OrderPrediction", "LocalErrorExpansion", "predicted_orders", "local_error_expansion",
+__all__ = ["OrderPrediction", "LocalErrorExpansion", "predicted_orders", "local_error_expansion", "linear_global_strong_error",
            "REFERENCE_POINT", "REGIMES"]
 
 REGIMES = ("strong", "weak", "deterministic")
@@ -640,3 +648,88 @@ def _factor(fractions, form):
 
 def _swapped(fraction, form):
     return swapped_noise_factor_symbolic(sp.Rational(fraction.numerator, fraction.denominator), form)
+
+
+# --------------------------------------------------------------------------------------------
+# Global mean-square error on the linear test problem (exact second-moment recursion)
+# --------------------------------------------------------------------------------------------
+
+def linear_global_strong_error(spec, form: str, a, eta_value, lam_start, lam_end, steps: int,
+                               x_start=1, swapped: bool = False, digits: int = 30) -> float:
+    """sqrt(E|X_N − Y_N|²) for N = ``steps`` equal steps of the scheme on the linear test problem.
+
+    D(x) = a x (b ≡ 0), α = 1, σ = e^{−λ}, from λ_start to λ_end, X_0 = Y_0 = ``x_start``; X is
+    the exact solution, Y the scheme on the same Brownian path. Both are linear with additive
+    noise, so one step reads X' = E X + σ_n ξ_n, Y' = R Y + σ_n ζ_n with (ξ_n, ζ_n) Gaussian,
+    independent of the past, with the covariance Q of the module docstring (σ_n = e^{−λ_n} by
+    translation invariance); the second moments of (X, Y) then obey S' = M S Mᵀ + σ_n² Q,
+    M = diag(E, R) — no sampling. E, R, Q come from :func:`scheme_coefficients` (closed forms)
+    and quadrature, evaluated with ``digits`` digits. ``swapped`` uses the SEEDS-2 factor with
+    c ↔ 1 − c in the end row (MATH §7). The global constant is this value divided by h.
+    """
+    import mpmath as mp
+
+    from .coefficients import scheme_coefficients
+
+    if form not in ("data", "noise"):
+        raise ValueError(f"form must be 'data' or 'noise', got {form!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    with mp.workdps(digits):
+        a_v, ev = mp.mpf(Fraction(a).numerator) / Fraction(a).denominator, mp.mpf(Fraction(eta_value).numerator) / Fraction(eta_value).denominator
+        lam0 = mp.mpf(Fraction(lam_start).numerator) / Fraction(lam_start).denominator
+        lam1 = mp.mpf(Fraction(lam_end).numerator) / Fraction(lam_end).denominator
+        if not lam1 > lam0:
+            raise ValueError("lam_end must exceed lam_start")
+        hv = (lam1 - lam0) / steps
+        coeffs = scheme_coefficients(spec, form)
+        if swapped:
+            if len(coeffs.fractions) != 2:
+                raise ValueError("swapped applies to two-point (SEEDS-2) schemes only")
+            factor = swapped_noise_factor_symbolic(coeffs.fractions[0], form)
+        else:
+            factor = coeffs.noise_factor
+        fracs = [mp.mpf(int(sp.Rational(f).p)) / int(sp.Rational(f).q) for f in coeffs.fractions]
+        big_a = (1 + ev) * (a_v - 1)
+        k = ev if form == "data" else mp.mpf(-1)
+        h_sym = sp.Symbol("h_value", positive=True)
+
+        def value(expr, frac):
+            sub = {alpha_s: 1, sigma_s: 1, alpha_c: 1, sigma_c: sp.exp(-sp.Rational(frac) * h_sym)}
+            fn = sp.lambdify((h_sym, eta), sp.sympify(expr).subs(sub).subs(h, h_sym), "mpmath")
+            return fn(hv, ev)
+
+        m = len(fracs)
+        states = {0: (mp.mpf(1), [mp.mpf(0)] * m)}
+        for i, stage in enumerate(coeffs.stages, start=1):
+            mean_i = value(stage.linear_factor, stage.fraction)
+            s_i = [mp.mpf(0)] * m
+            for node, weight in zip(stage.nodes, stage.model_weights):
+                n_mean, n_s = states[node]
+                lam_node = mp.mpf(0) if node == 0 else fracs[node - 1] * hv
+                slope = a_v if form == "data" else mp.exp(lam_node) * (1 - a_v)
+                w = value(weight, stage.fraction)
+                mean_i += w * slope * n_mean
+                s_i = [x + w * slope * y for x, y in zip(s_i, n_s)]
+            sigma_i = mp.exp(-fracs[i - 1] * hv)
+            for j in range(i):
+                s_i[j] += sigma_i * value(factor[i - 1, j], stage.fraction)
+            states[i] = (mean_i, s_i)
+        scheme_gain, s_end = states[m]
+        lows = [mp.mpf(0)] + fracs[:-1]
+        cross = mp.mpf(0)
+        for j in range(m):
+            lo, hi = lows[j] * hv, fracs[j] * hv
+            norm = mp.sqrt(mp.quad(lambda t: mp.exp(2 * k * t), [lo, hi]))
+            cross += s_end[j] * mp.sqrt(2 * ev) * mp.quad(lambda t: mp.exp(big_a * (hv - t) - t + k * t), [lo, hi]) / norm
+        var_exact = 2 * ev * mp.quad(lambda t: mp.exp(2 * big_a * (hv - t) - 2 * t), [0, hv])
+        var_scheme = sum(x * x for x in s_end)
+        gain = mp.matrix([[mp.exp(big_a * hv), 0], [0, scheme_gain]])
+        noise = mp.matrix([[var_exact, cross], [cross, var_scheme]])
+        x0 = mp.mpf(Fraction(x_start).numerator) / Fraction(x_start).denominator
+        moments = mp.matrix([[x0 * x0, x0 * x0], [x0 * x0, x0 * x0]])
+        lam = lam0
+        for _ in range(steps):
+            moments = gain * moments * gain.T + mp.exp(-2 * lam) * noise
+            lam += hv
+        return float(mp.sqrt(moments[0, 0] - 2 * moments[0, 1] + moments[1, 1]))
