@@ -609,15 +609,20 @@ def _spec_stages(spec):
     return tuple((Fraction(st.fraction), tuple(st.nodes), bool(st.averaged)) for st in spec.stages)
 
 
-@functools.cache
-def predicted_orders() -> tuple[OrderPrediction, ...]:
-    """Predicted orders and leading constants of every scheme (module docstring; cached).
+def predicted_orders() -> list[OrderPrediction]:
+    """Predicted orders and leading constants of every scheme (module docstring).
 
     Rows for "em", "seeds1", "seeds2_phi_1" and "seeds2_phi_2" (r = 1/2 and 1/3), "seeds3_3a" and
     "seeds3_3b" (1/3, 2/3) and "seeds2_phi_1_swapped" (r = 1/3), each in both parametrisations
     and all three regimes. Euler–Maruyama does not depend on the parametrisation (the drift is
-    one function, MATH §3), so its data and noise rows coincide.
+    one function, MATH §3), so its data and noise rows coincide. The derivation runs once (a
+    few seconds) and is cached; each call returns a fresh list of the immutable rows.
     """
+    return list(_predicted_orders())
+
+
+@functools.cache
+def _predicted_orders() -> tuple[OrderPrediction, ...]:
     from seeds_verify.schemes import seeds1_spec, seeds2_spec, seeds3_spec
 
     third = Fraction(1, 3)
