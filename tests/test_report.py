@@ -49,7 +49,7 @@ def synthetic_study(problems=("gaussian", "gmm"), schedules=("vp_linear", "edm")
                             "predicted_constant": 0.31 if regime == "strong" and solver.startswith("seeds") else None,
                             "passed": not failing, "step_counts": steps, "step_sizes": h, "errors": err,
                             "errors_ci_low": [e * 0.9 for e in err], "errors_ci_high": [e * 1.1 for e in err],
-                            "rms_errors": err, "reference_error": 1e-9, "fit_range": [0, 4],
+                            "rms_errors": err, "reference_error": 1e-9, "fit_range": [steps[1], steps[-1]],
                         })
     mutations = [
         {"mutant": "swapped_noise", "description": "noise coefficients with c and 1 − c swapped (MATH §7): "
@@ -60,10 +60,33 @@ def synthetic_study(problems=("gaussian", "gmm"), schedules=("vp_linear", "edm")
         {"mutant": "harmless_rename", "description": "a variant the checks cannot see",
          "regimes": {"deterministic": "passed", "strong": "passed", "weak": "passed"}, "caught": False},
     ]
-    meta = {"command": "python -m seeds_verify.convergence --quick --report --out /tmp/study", "seed": 1234,
-            "versions": {"python": "3.11", "torch": "2.x", "numpy": "2.x", "sympy": "1.x"},
-            "device": "cpu", "dtype": "float64", "wall_time_s": 123.4, "tolerance": 0.25}
+    for m in mutations:
+        m["details"] = {regime: {"measured_order": 0.1, "errors": [1.0, 0.9, 0.95, 0.9, 0.92]}
+                        for regime in m["regimes"]}
+    meta = {"command": ["python", "-m", "seeds_verify.convergence", "--quick", "--out", "/tmp/study"],
+            "seed": 1234, "versions": {"python": "3.11", "torch": "2.x", "numpy": "2.x", "sympy": "1.x"},
+            "device": "cpu", "dtype": "float64", "wall_time_s": 123.4, "tolerance": 0.25,
+            "steps": [8, 16, 32, 64, 128], "fit_rule": "pass when ci_high + tolerance >= declared order",
+            "exactness": {"seeds1": {"passed": True, "spread": 2e-16}}}
     return {"meta": meta, "records": records, "mutations": mutations}
+
+
+def synthetic_quality() -> dict:
+    """A benchmarks/results/quality.json in the layout of ``python -m benchmarks.quality``."""
+    cases = []
+    for problem in ("ring8", "gmm16"):
+        curves = {}
+        for sampler, rate in (("seeds3", 2.0), ("kd-euler-ancestral", 1.0)):
+            points = [{"nfe": n, "metrics": {"sw2": 0.1 + 30.0 / n ** rate, "tv": 0.05 + 3.0 / n ** rate},
+                       "ci95": {"sw2": [0.09 + 30.0 / n ** rate, 0.11 + 30.0 / n ** rate]}}
+                      for n in (7, 13, 25)]
+            curves[sampler] = {"points": points}
+        cases.append({"problem": problem, "schedule": "edm", "curves": curves,
+                      "floor": {"sw2": {"median": 0.08, "band": 0.12}, "tv": {"median": 0.04, "band": 0.06}}})
+    summary = {"nfe_to_quality": {"seeds3": {"ring8/edm": 13, "gmm16/edm": 25},
+                                  "kd-euler-ancestral": {"ring8/edm": None, "gmm16/edm": None}},
+               "max_nfe_tried": 25}
+    return {"cases": cases, "summary": summary}
 
 
 def write_study(directory, study=None):
@@ -75,7 +98,10 @@ def write_study(directory, study=None):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = write_study(tmp_path_factory.mktemp("study"), synthetic_study(problems=("gmm",), schedules=("edm",)))
-    path = build_report(out, quick=True, benchmarks_dir=out / "no_benchmarks")
+    bench = tmp_path_factory.mktemp("benchmarks")
+    (bench / "quality.json").write_text(json.dumps(synthetic_quality()))
+    (bench / "quality_quick.json").write_text("{not json")  # a quick run is not shown when a full one exists
+    path = build_report(out, quick=True, benchmarks_dir=bench)
     return out, path
 
 
@@ -88,14 +114,17 @@ def test_report_pages_and_text(built):
     assert len(reader.pages) == len(pngs) >= 7
     names = {p.stem for p in pngs}
     for expected in ("report_summary", "report_convergence_strong", "report_coefficients_phi",
-                     "report_coefficients_noise", "report_derivations", "report_samples", "report_mutations"):
+                     "report_coefficients_noise", "report_derivations", "report_samples", "report_mutations",
+                     "report_quality_sw2", "report_quality_tv", "report_quality_nfe"):
         assert expected in names
     summary = reader.pages[0].extract_text()
     for solver in SOLVERS:
         assert solver in summary
     assert "strong" in summary and "FAIL" in summary and "1234" in summary
-    mutations = "".join(reader.pages[i].extract_text() for i in range(len(reader.pages)))
-    assert "swapped_noise" in mutations and "harmless_rename" in mutations
+    text = "".join(page.extract_text() for page in reader.pages)
+    assert "swapped_noise" in text and "harmless_rename" in text
+    assert "NFE to reach the noise floor" in text and "quality.json" in text
+    assert b"CreationDate" not in path.read_bytes()  # no timestamp: same results, same bytes
     width, height = (float(v) for v in reader.pages[0].mediabox[2:])
     assert abs(width - 595.4) < 1.0 and abs(height - 841.7) < 1.0  # A4 in points
     assert not list(out.glob(".*tmp"))
@@ -112,18 +141,23 @@ def test_summary_rows_colour_the_failing_record(tmp_path):
 
 
 def test_interrupted_build_leaves_no_files(tmp_path, monkeypatch):
+    """An exception after some pages were written (summary, one convergence page) leaves neither a
+    PDF nor a temporary or PNG file behind; a previous report survives untouched."""
     out = write_study(tmp_path / "study", synthetic_study(problems=("gmm",), schedules=("edm",)))
-    import seeds_verify.report.tables as tables
+    (out / "verification.pdf").write_bytes(b"previous report")
+    import seeds_verify.report.convergence_plots as plots
+
+    real = plots.convergence_pages
 
     def broken(results):
-        raise RuntimeError("interrupted while drawing the mutation page")
-        yield  # pragma: no cover
+        yield next(real(results))
+        raise RuntimeError("interrupted while drawing the convergence pages")
 
-    monkeypatch.setattr(tables, "mutation_pages", broken)
-    monkeypatch.setattr("seeds_verify.report.samples.samples_pages", lambda seed, quick=False: iter(()))
+    monkeypatch.setattr(plots, "convergence_pages", broken)
     with pytest.raises(RuntimeError, match="interrupted"):
         build_report(out, quick=True, benchmarks_dir=tmp_path / "none")
-    assert sorted(p.name for p in out.iterdir()) == ["results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "verification.pdf"]
+    assert (out / "verification.pdf").read_bytes() == b"previous report"
 
 
 def test_bad_arguments_are_named(tmp_path):
@@ -150,6 +184,55 @@ def test_bad_arguments_are_named(tmp_path):
     with pytest.raises(ValueError, match="regime"):
         build_report(tmp_path)
     assert not (tmp_path / "verification.pdf").exists()
+
+
+def test_seeded_pages_are_reproducible():
+    """The randomness of the report (samples page) is seeded: two renderings give the same pixels."""
+    import io
+
+    from seeds_verify.report.layout import report_style
+    from seeds_verify.report.samples import draw_samples
+
+    first = draw_samples(64, seed=5, budgets=(6,))[3]
+    second = draw_samples(64, seed=5, budgets=(6,))[3]
+    assert all(np.array_equal(a.samples, b.samples) for a, b in zip(first, second))
+    with report_style():
+        from seeds_verify.report.derivations import derivation_pages
+
+        images = []
+        for _ in range(2):
+            page = next(derivation_pages([("t", r"x = \frac{a}{b}")]))
+            buffer = io.BytesIO()
+            page.figure.savefig(buffer, format="png", dpi=30)
+            images.append(buffer.getvalue())
+    assert images[0] == images[1]
+
+
+def test_quality_file_choice_and_layouts(tmp_path):
+    from seeds_verify.report.quality import choose_quality_file, read_quality
+
+    names = ["quality_quick.json", "quality.partial.json", "quality.json", "quality_cuda.json"]
+    assert choose_quality_file([tmp_path / n for n in names]).name == "quality.json"
+    assert choose_quality_file([]) is None
+    path = tmp_path / "quality.json"
+    path.write_text(json.dumps(synthetic_quality()))
+    records, summary, notes = read_quality(path)
+    assert len(records) == 2 * 2 * 3 * 2 and not notes and summary["max_nfe_tried"] == 25
+    assert {r["floor"] for r in records if r["metric"] == "sw2"} == {0.12}
+    flat = [{"sampler": "a", "nfe": 10, "value": 0.5, "metric": "sw2", "ci": [0.4, 0.6]}, {"nfe": 3}]
+    path.write_text(json.dumps(flat))
+    records, _, notes = read_quality(path)
+    assert len(records) == 1 and records[0]["lo"] == 0.4 and notes == ["1 of 2 records lack a sampler, NFE or value"]
+
+
+def test_fit_range_is_read_as_step_counts():
+    from seeds_verify.report.convergence_plots import _fit_mask
+
+    h = np.array([1.0, 0.5, 0.25, 0.125])
+    record = {"fit_range": [8, 32], "step_counts": [4, 8, 16, 32], "step_sizes": h.tolist()}
+    assert _fit_mask(record, np.sort(h)).tolist() == [True, True, True, False]
+    record["fit_range"] = None
+    assert _fit_mask(record, h).all()
 
 
 def test_split_top_level_keeps_groups_whole():

@@ -6,6 +6,9 @@ import shlex
 import textwrap
 from typing import Callable, Iterator
 
+import numpy as np
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+
 from .layout import (FAIL_COLOUR, LEFT, MUTED_COLOUR, PASS_COLOUR, Page, Table, draw_table, new_page,
                      page_title, paragraph, row_lines, rows_per_page)
 from .results import REGIME_ORDER, StudyResults
@@ -261,8 +264,11 @@ _MUTATION_TEXT = (
 )
 
 
-def mutation_rows(results: StudyResults) -> tuple[list[str], list[list[str]], list[list[str | None]]]:
-    """Headers, cells and colours of the mutation table."""
+_MUTATION_CHARS = 138  # characters of the table font across the text width (measured)
+
+
+def mutation_rows(results: StudyResults) -> tuple[list[str], list[list[str]], list[list[str | None]], list[float]]:
+    """Headers, cells, colours and relative column widths of the mutation table."""
     regimes: list[str] = []
     for m in results.mutations:
         for regime in (m.get("regimes") or {}):
@@ -270,11 +276,15 @@ def mutation_rows(results: StudyResults) -> tuple[list[str], list[list[str]], li
                 regimes.append(regime)
     regimes.sort(key=lambda r: (REGIME_ORDER.index(r) if r in REGIME_ORDER else len(REGIME_ORDER), r))
     headers = ["mutant", "what is wrong"] + regimes + ["caught"]
+    names = [str(m.get("mutant", "?")) for m in results.mutations]
+    name_width = max([len(n) for n in names] + [6]) + 2
+    regime_widths = [max(len(r), 6) + 2 for r in regimes]
+    text_width = max(30, _MUTATION_CHARS - name_width - sum(regime_widths) - 8)
     rows, colours = [], []
-    for m in results.mutations:
+    for name, m in zip(names, results.mutations):
         verdicts = m.get("regimes") if isinstance(m.get("regimes"), dict) else {}
-        description = "\n".join(textwrap.wrap(str(m.get("description", "")), 62)) or " "
-        cells = [str(m.get("mutant", "?")), description]
+        description = "\n".join(textwrap.wrap(str(m.get("description", "")), text_width - 2)) or " "
+        cells = [name, description]
         cell_colours: list[str | None] = [None, None]
         for regime in regimes:
             verdict = verdicts.get(regime)
@@ -285,12 +295,53 @@ def mutation_rows(results: StudyResults) -> tuple[list[str], list[list[str]], li
         cell_colours.append({True: PASS_COLOUR, False: FAIL_COLOUR}.get(caught, MUTED_COLOUR))
         rows.append(cells)
         colours.append(cell_colours)
-    return headers, rows, colours
+    return headers, rows, colours, [name_width, text_width] + regime_widths + [8]
+
+
+def _mutation_errors(fig, results: StudyResults, top: float) -> None:
+    """Per regime, each mutant's errors against the number of steps (from its "details")."""
+    steps = results.meta.get("steps")
+    regimes = [r for r in REGIME_ORDER
+               if any(isinstance((m.get("details") or {}).get(r), dict) for m in results.mutations)]
+    if not regimes or top < 0.3:
+        return
+    fig.text(LEFT, top, "Errors of each mutant against the number of steps (legend: measured order; "
+             "dashed: rejected in that regime).", fontsize=7, va="top")
+    width = (0.86 - 0.08 * (len(regimes) - 1)) / len(regimes)
+    height = min(0.28, top - 0.12)
+    palette = ("#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#0a3069", "#bc4c00", "#57606a")
+    for k, regime in enumerate(regimes):
+        ax = fig.add_axes([LEFT + 0.04 + k * (width + 0.08), top - 0.035 - height, width, height])
+        for i, m in enumerate(results.mutations):
+            detail = (m.get("details") or {}).get(regime)
+            if not isinstance(detail, dict) or not isinstance(detail.get("errors"), list):
+                continue
+            errors = np.array([v if isinstance(v, (int, float)) else np.nan for v in detail["errors"]], float)
+            xs = np.array(steps if isinstance(steps, list) and len(steps) == len(errors)
+                          else range(1, len(errors) + 1), dtype=float)
+            ok = np.isfinite(errors) & (errors > 0)
+            if ok.sum() < 1:
+                continue
+            order = detail.get("measured_order")
+            label = f"{m.get('mutant', '?')}: " + (f"{order:.2f}" if isinstance(order, (int, float)) else "n/a")
+            rejected = (m.get("regimes") or {}).get(regime) == "failed"
+            ax.plot(xs[ok], errors[ok], marker="o", markersize=2.5, color=palette[i % len(palette)],
+                    linestyle="--" if rejected else "-", label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        if isinstance(steps, list) and steps:
+            ax.xaxis.set_major_locator(FixedLocator([float(v) for v in steps]))
+            ax.xaxis.set_major_formatter(FixedFormatter([f"{v:g}" for v in steps]))
+            ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_title(f"{regime} regime", fontsize=7.5, pad=3)
+        ax.set_xlabel("number of steps" if isinstance(steps, list) else "step index", labelpad=1)
+        ax.set_ylabel("error", labelpad=1)
+        ax.legend(fontsize=5, loc="lower left")
 
 
 def mutation_pages(results: StudyResults) -> Iterator[Page]:
-    """The mutation check: each defective variant and the verdict the engine gave it."""
-    headers, rows, colours = mutation_rows(results)
+    """The mutation check: each defective variant, the verdict the engine gave it and its errors."""
+    headers, rows, colours, widths = mutation_rows(results)
     row_height, bottom = 0.0135, 0.05
     fig = new_page()
     y = page_title(fig, "Mutation check", "Can the checks tell a broken solver from a working one?")
@@ -300,20 +351,21 @@ def mutation_pages(results: StudyResults) -> Iterator[Page]:
                   colour=MUTED_COLOUR)
         yield Page("mutations", fig)
         return
-    widths = [14, 36] + [8] * (len(headers) - 3) + [6]
     page_no, start = 1, 0
     while start < len(rows):
         budget = rows_per_page(y, bottom, row_height)
-        end, used = start, 0
+        end, used = start, 0.0
         while end < len(rows) and used + row_lines(rows[end]) * 0.85 + 0.15 <= budget:
             used += row_lines(rows[end]) * 0.85 + 0.15
             end += 1
         end = max(end, start + 1)
-        draw_table(fig, Table(headers, rows[start:end], colours[start:end], widths=widths),
-                   top=y, row_height=row_height)
-        yield Page("mutations" if page_no == 1 else f"mutations_{page_no}", fig)
+        y = draw_table(fig, Table(headers, rows[start:end], colours[start:end], widths=widths),
+                       top=y, row_height=row_height)
         start = end
         if start < len(rows):
+            yield Page("mutations" if page_no == 1 else f"mutations_{page_no}", fig)
             page_no += 1
             fig = new_page()
             y = page_title(fig, "Mutation check (continued)")
+    _mutation_errors(fig, results, y - 0.02)
+    yield Page("mutations" if page_no == 1 else f"mutations_{page_no}", fig)
