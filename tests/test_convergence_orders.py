@@ -85,3 +85,16 @@ def test_one_dimensional_gaussian_matches_math_section_9():
     assert 0.4 < ratio_half < 0.65
     assert 0.7 < ratio_third < 1.0
     assert sw["ci_high"] < 0.3 and not sw["passed"]
+
+
+def test_nonlinear_problem_reports_its_reference():
+    """Ring mixture: fine same-path reference with its own error estimate (strong, weak) and
+    solve_ivp (deterministic); the deterministic order of SEEDS-2 is 2 there too."""
+    kw = dict(problem="gmm", steps=(8, 16, 32), paths=32)
+    strong = measure("strong", "seeds1", "data", **kw)
+    assert strong["reference_error"] > 0 and isinstance(strong["reference_adequate"], bool)
+    assert strong["reference_adequate"] == (strong["reference_error"] < min(strong["errors"]) / 10)
+    weak = measure("weak", "seeds1", "data", **kw)
+    assert weak["ci_method"] == "bootstrap" and len(weak["errors"]) == 3
+    det = measure("deterministic", "seeds2", "data", **kw)
+    assert det["reference"].startswith("solve_ivp") and det["passed"], det

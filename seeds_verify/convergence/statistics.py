@@ -147,7 +147,7 @@ def bootstrap_order(step_sizes, per_sample_errors, *, replicates: int = 1000, se
     slope over the fixed asymptotic range of the full data.
     """
     e = np.asarray(per_sample_errors, dtype=np.float64)
-    h, _ = _check_ladder(step_sizes, e[0] if e.ndim > 2 else e)
+    h, _ = _check_ladder(step_sizes, np.zeros(len(step_sizes)))
     if e.ndim < 2 or e.shape[0] < 2 or e.shape[1] != h.size:
         raise ValueError("per_sample_errors must have shape (samples >= 2, step counts, ...)")
     if e.ndim > 2 and statistic is None:

@@ -61,7 +61,7 @@ PREDICTIONS = ("data", "noise")
 DEFAULT_SOLVERS = ("seeds1", "seeds2", "seeds2:r=1/3:phi_2", "seeds3", "seeds3:3b", "em", "ddpm")
 MAX_DENOMINATOR = 1000
 MAX_PATH_CELLS = 400_000
-REFINE = 8  # path-grid refinement for the fine reference of nonlinear problems
+REFINE = 32  # reference steps per step of the finest ladder grid (nonlinear problems)
 VARIANCE_DEFECT = 1e-14  # Legendre moments kept: the fewest with a defect at the rounding level
 
 
@@ -321,7 +321,9 @@ class StudySetup:
 
     def path(self) -> BrownianPath:
         if self._path is None:
-            refine = 1 if self.linear else REFINE
+            # Nonlinear problems: the fine reference (SEEDS-2 on every other node) takes at least
+            # REFINE times the finest ladder's step count, so its error is ~1/REFINE of theirs.
+            refine = 1 if self.linear else math.ceil(2 * REFINE / _lcm(self.denominators))
             grid = lambda_grid(self.schedule, self.path_cells(refine))
             exps = sorted({self.eta, -1.0, 0.0, -(1.0 + self.eta), 1.0 + self.eta})
             moments = choose_moments(grid, exps)
