@@ -136,7 +136,7 @@ def math4_exact_step(form: str) -> dict:
            variance over [a, b]: η σ_b² (e^{2(b−a)} − 1).
     """
     _check_form(form)
-    a_t, a_s, a_b = alpha(lam_t), alpha(lam_s), alpha(lam_b)
+    a_t, a_s = alpha(lam_t), alpha(lam_s)
     s_t, s_s, s_b = sigma_of(lam_t), sigma_of(lam_s), sigma_of(lam_b)
     h = lam_t - lam_s
     if form == "data":

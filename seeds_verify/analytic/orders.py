@@ -216,7 +216,9 @@ class _Series:
         return out * root
 
 
-_SQRT_RADICAND: list = []  # the squarefree integer r stands for in the current expansion
+# The squarefree integer r stands for in the expansion being computed (set by _rational_sqrt,
+# cleared by _expansion; expansions run one at a time).
+_SQRT_RADICAND: list = []
 
 
 def _rational_sqrt(value: Fraction):
@@ -317,7 +319,7 @@ def _to_series(expr: sp.Expr, order: int) -> _Series:
 # The test problem and the schemes on it
 # --------------------------------------------------------------------------------------------
 
-def _test_problem():
+def _linear_problem():
     """(A, B(λ)) of dx = (A x + B) dλ + e^{−λ}sqrt(2η) dW from MATH §3 with α = 1, D = a x + b(λ)."""
     a, b0, b1, b2, xs = sp.symbols("a b0 b1 b2 x_state")
     denoiser = a * xs + b0 + b1 * lam + b2 * lam**2
@@ -333,11 +335,9 @@ def _test_problem():
 
 @functools.cache
 def _problem_ring():
-    rate, forcing = _test_problem()
-    a_sym, b_syms = sp.Symbol("a"), sp.symbols("b0 b1 b2")
+    rate, forcing = _linear_problem()
     rate_ring = _R(sp.expand(rate).xreplace({eta: sp.Symbol("eta")}))
     forcing_coeffs = [_R(sp.expand(forcing.coeff(lam, n)).xreplace({eta: sp.Symbol("eta")})) for n in range(3)]
-    del a_sym, b_syms
     return rate_ring, forcing_coeffs
 
 
@@ -404,8 +404,9 @@ def _normalised_noise(factor: sp.Matrix, fractions, form: str, order: int):
 class LocalErrorExpansion:
     """h-series (coefficients: ring polynomials) of a scheme's local error on the test problem.
 
-    mean_error: E e; mean_square_error: E e²; first_moment_error: E X_s − E X_e (= mean_error);
-    second_moment_error: E X_s² − E X_e²; order: truncation degree in h.
+    mean_error: E e = E X_s − E X_e (the first-moment error); mean_square_error: E e²;
+    second_moment_error: E X_s² − E X_e²; order: truncation degree in h; radicand: the integer
+    whose square root the generator r stands for (1 if none is needed).
     """
 
     mean_error: _Series
@@ -450,10 +451,8 @@ def _expansion(stages, form: str, factor: sp.Matrix | None, order: int) -> Local
     hs = _Series.h(order)
 
     # exact solution: m_e = e^{Ah} x_0 + ∫_0^h e^{A(h−u)} B(u) du, K_e = sqrt(2η) e^{A(h−u) − u}
-    w_series = _Series([_W] + [_ZERO] * order)
     forcing_u = _Series([forcing[0], forcing[1] * _W, forcing[2] * _W * _W] + [_ZERO] * (order - 2))
     exact_mean = _exp_h(rate, order) * _X0 + hs * (_exp_h(rate * (1 - _W), order) * forcing_u).map(_integrate_w)
-    del w_series
 
     def exact_kernel(j):
         lo, de = QQ(lows[j].numerator, lows[j].denominator), QQ((fractions[j] - lows[j]).numerator,
@@ -519,7 +518,7 @@ def _expansion(stages, form: str, factor: sp.Matrix | None, order: int) -> Local
 
 def _at_eta(poly, value, radicand: int):
     """(rational part, sqrt part) of a coefficient at η = value with r = sqrt(radicand)."""
-    fixed = poly.subs(_ETA, value) if value is not None else poly
+    fixed = poly.subs(_ETA, value) if value is not None else poly  # None: η already fixed
     even, odd = _ZERO, _ZERO
     for monom, coeff in fixed.terms():
         e = monom[_ROOT_INDEX]
