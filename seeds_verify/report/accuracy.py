@@ -225,7 +225,7 @@ def accuracy_pages(quick: bool = False) -> Iterator[Page]:
             _style_axis(ax, "|z|")
             ax.set_ylabel("error [ulp]")
             worst = np.concatenate([phi_err[(k, 1, impl)], phi_err[(k, -1, impl)]])
-            label = "coefficients.phi" if impl == "stable" else r"naive $(e^z - \sum_{n<k} z^n/n!)/z^k$"
+            label = "coefficients.phi" if impl == "stable" else r"naive $(e^z - \Sigma_{n<k}\, z^n/n!)/z^k$"
             ax.set_title(rf"$\varphi_{k}$: {label}   (worst: {_worst(worst)})", fontsize=7)
             ax.legend(loc="upper right" if impl == "stable" else "lower left", fontsize=5.5)
     yield Page("coefficients_phi", fig)
