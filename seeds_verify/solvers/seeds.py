@@ -148,7 +148,8 @@ class SEEDS2(ExponentialSolver):
 class SEEDS3(ExponentialSolver):
     """SEEDS-3 with fractions ``r_1 < r_2`` and ``variant`` "3a" or "3b" (MATH §6).
 
-    Deterministic order 3; for η > 0 strong order 1 (MATH §9) and weak order 3.
+    Deterministic order 3; for η > 0 strong order 1 (MATH §9) and weak order 2: one more stage
+    raises the deterministic order but not the order of the second moment (see ``schemes``).
     """
 
     def __init__(self, r_1: float = 1 / 3, r_2: float = 2 / 3, variant: str = "3a"):
