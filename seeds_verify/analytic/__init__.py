@@ -58,6 +58,7 @@ from .orders import (
     REFERENCE_POINT,
     LocalErrorExpansion,
     OrderPrediction,
+    linear_global_second_moments,
     linear_global_strong_error,
     local_error_expansion,
     predicted_orders,
@@ -105,6 +106,6 @@ __all__ = [
     "gaussian_transition", "check_gaussian_transition", "gaussian_reverse_moments",
     "gmm_log_density", "gmm_responsibilities", "gmm_denoiser", "gmm_moments", "check_gmm_denoiser",
     "OrderPrediction", "LocalErrorExpansion", "predicted_orders", "local_error_expansion", "REFERENCE_POINT",
-    "linear_global_strong_error",
+    "linear_global_strong_error", "linear_global_second_moments",
     "latex_summary",
 ]

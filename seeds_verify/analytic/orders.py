@@ -73,8 +73,8 @@ from .exact import alpha, exact_step, sde_drift
 from .noise import noise_factor_symbolic, swapped_noise_factor_symbolic
 from .symbols import alpha_c, alpha_s, eta, h, lam, sigma_c, sigma_s
 
-__all__ = ["OrderPrediction", "LocalErrorExpansion", "predicted_orders", "local_error_expansion", "linear_global_strong_error",
-           "REFERENCE_POINT", "REGIMES"]
+__all__ = ["OrderPrediction", "LocalErrorExpansion", "predicted_orders", "local_error_expansion",
+           "linear_global_strong_error", "linear_global_second_moments", "REFERENCE_POINT", "REGIMES"]
 
 REGIMES = ("strong", "weak", "deterministic")
 #: where ``constant`` is evaluated (η is the regime's)
@@ -660,7 +660,20 @@ def _swapped(fraction, form):
 
 def linear_global_strong_error(spec, form: str, a, eta_value, lam_start, lam_end, steps: int,
                                x_start=1, swapped: bool = False, digits: int = 30) -> float:
-    """sqrt(E|X_N − Y_N|²) for N = ``steps`` equal steps of the scheme on the linear test problem.
+    """sqrt(E|X_N − Y_N|²) after N = ``steps`` equal steps on the linear test problem.
+
+    See :func:`linear_global_second_moments`; the global strong constant is this value / h.
+    """
+    import mpmath as mp
+
+    with mp.workdps(digits):
+        xx, xy, yy = _global_moments(spec, form, a, eta_value, lam_start, lam_end, steps, x_start, swapped)
+        return float(mp.sqrt(xx - 2 * xy + yy))
+
+
+def linear_global_second_moments(spec, form: str, a, eta_value, lam_start, lam_end, steps: int,
+                                 x_start=1, swapped: bool = False, digits: int = 30) -> tuple:
+    """(E X_N², E X_N Y_N, E Y_N²) for N = ``steps`` equal steps of the scheme, exactly.
 
     D(x) = a x (b ≡ 0), α = 1, σ = e^{−λ}, from λ_start to λ_end, X_0 = Y_0 = ``x_start``; X is
     the exact solution, Y the scheme on the same Brownian path. Both are linear with additive
@@ -669,8 +682,18 @@ def linear_global_strong_error(spec, form: str, a, eta_value, lam_start, lam_end
     translation invariance); the second moments of (X, Y) then obey S' = M S Mᵀ + σ_n² Q,
     M = diag(E, R) — no sampling. E, R, Q come from :func:`scheme_coefficients` (closed forms)
     and quadrature, evaluated with ``digits`` digits. ``swapped`` uses the SEEDS-2 factor with
-    c ↔ 1 − c in the end row (MATH §7). The global constant is this value divided by h.
+    c ↔ 1 − c in the end row (MATH §7). E Y_N² − E X_N² is the global weak error of the second
+    moment (the first moment's is (R^N − E^N) x_start).
     """
+    import mpmath as mp
+
+    with mp.workdps(digits):
+        return tuple(float(v) for v in _global_moments(spec, form, a, eta_value, lam_start, lam_end, steps,
+                                                       x_start, swapped))
+
+
+def _global_moments(spec, form, a, eta_value, lam_start, lam_end, steps, x_start, swapped):
+    """The recursion of :func:`linear_global_second_moments` at the current mpmath precision."""
     import mpmath as mp
 
     from .coefficients import scheme_coefficients
@@ -679,61 +702,62 @@ def linear_global_strong_error(spec, form: str, a, eta_value, lam_start, lam_end
         raise ValueError(f"form must be 'data' or 'noise', got {form!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
-    with mp.workdps(digits):
-        a_v, ev = mp.mpf(Fraction(a).numerator) / Fraction(a).denominator, mp.mpf(Fraction(eta_value).numerator) / Fraction(eta_value).denominator
-        lam0 = mp.mpf(Fraction(lam_start).numerator) / Fraction(lam_start).denominator
-        lam1 = mp.mpf(Fraction(lam_end).numerator) / Fraction(lam_end).denominator
-        if not lam1 > lam0:
-            raise ValueError("lam_end must exceed lam_start")
-        hv = (lam1 - lam0) / steps
-        coeffs = scheme_coefficients(spec, form)
-        if swapped:
-            if len(coeffs.fractions) != 2:
-                raise ValueError("swapped applies to two-point (SEEDS-2) schemes only")
-            factor = swapped_noise_factor_symbolic(coeffs.fractions[0], form)
-        else:
-            factor = coeffs.noise_factor
-        fracs = [mp.mpf(int(sp.Rational(f).p)) / int(sp.Rational(f).q) for f in coeffs.fractions]
-        big_a = (1 + ev) * (a_v - 1)
-        k = ev if form == "data" else mp.mpf(-1)
-        h_sym = sp.Symbol("h_value", positive=True)
+    def exact(value):  # a number as an exact fraction, then at the working precision
+        q = Fraction(value)
+        return mp.mpf(q.numerator) / q.denominator
 
-        def value(expr, frac):
-            sub = {alpha_s: 1, sigma_s: 1, alpha_c: 1, sigma_c: sp.exp(-sp.Rational(frac) * h_sym)}
-            fn = sp.lambdify((h_sym, eta), sp.sympify(expr).subs(sub).subs(h, h_sym), "mpmath")
-            return fn(hv, ev)
+    a_v, ev, lam0, lam1 = exact(a), exact(eta_value), exact(lam_start), exact(lam_end)
+    if not lam1 > lam0:
+        raise ValueError("lam_end must exceed lam_start")
+    hv = (lam1 - lam0) / steps
+    coeffs = scheme_coefficients(spec, form)
+    if swapped:
+        if len(coeffs.fractions) != 2:
+            raise ValueError("swapped applies to two-point (SEEDS-2) schemes only")
+        factor = swapped_noise_factor_symbolic(coeffs.fractions[0], form)
+    else:
+        factor = coeffs.noise_factor
+    fracs = [mp.mpf(int(sp.Rational(f).p)) / int(sp.Rational(f).q) for f in coeffs.fractions]
+    big_a = (1 + ev) * (a_v - 1)
+    k = ev if form == "data" else mp.mpf(-1)
+    h_sym = sp.Symbol("h_value", positive=True)
 
-        m = len(fracs)
-        states = {0: (mp.mpf(1), [mp.mpf(0)] * m)}
-        for i, stage in enumerate(coeffs.stages, start=1):
-            mean_i = value(stage.linear_factor, stage.fraction)
-            s_i = [mp.mpf(0)] * m
-            for node, weight in zip(stage.nodes, stage.model_weights):
-                n_mean, n_s = states[node]
-                lam_node = mp.mpf(0) if node == 0 else fracs[node - 1] * hv
-                slope = a_v if form == "data" else mp.exp(lam_node) * (1 - a_v)
-                w = value(weight, stage.fraction)
-                mean_i += w * slope * n_mean
-                s_i = [x + w * slope * y for x, y in zip(s_i, n_s)]
-            sigma_i = mp.exp(-fracs[i - 1] * hv)
-            for j in range(i):
-                s_i[j] += sigma_i * value(factor[i - 1, j], stage.fraction)
-            states[i] = (mean_i, s_i)
-        scheme_gain, s_end = states[m]
-        lows = [mp.mpf(0)] + fracs[:-1]
-        cross = mp.mpf(0)
-        for j in range(m):
-            lo, hi = lows[j] * hv, fracs[j] * hv
-            norm = mp.sqrt(mp.quad(lambda t: mp.exp(2 * k * t), [lo, hi]))
-            cross += s_end[j] * mp.sqrt(2 * ev) * mp.quad(lambda t: mp.exp(big_a * (hv - t) - t + k * t), [lo, hi]) / norm
-        var_exact = 2 * ev * mp.quad(lambda t: mp.exp(2 * big_a * (hv - t) - 2 * t), [0, hv])
-        var_scheme = sum(x * x for x in s_end)
-        gain = mp.matrix([[mp.exp(big_a * hv), 0], [0, scheme_gain]])
-        noise = mp.matrix([[var_exact, cross], [cross, var_scheme]])
-        x0 = mp.mpf(Fraction(x_start).numerator) / Fraction(x_start).denominator
-        moments = mp.matrix([[x0 * x0, x0 * x0], [x0 * x0, x0 * x0]])
-        lam = lam0
-        for _ in range(steps):
-            moments = gain * moments * gain.T + mp.exp(-2 * lam) * noise
-            lam += hv
-        return float(mp.sqrt(moments[0, 0] - 2 * moments[0, 1] + moments[1, 1]))
+    def value(expr, frac):
+        sub = {alpha_s: 1, sigma_s: 1, alpha_c: 1, sigma_c: sp.exp(-sp.Rational(frac) * h_sym)}
+        fn = sp.lambdify((h_sym, eta), sp.sympify(expr).subs(sub).subs(h, h_sym), "mpmath")
+        return fn(hv, ev)
+
+    m = len(fracs)
+    states = {0: (mp.mpf(1), [mp.mpf(0)] * m)}
+    for i, stage in enumerate(coeffs.stages, start=1):
+        mean_i = value(stage.linear_factor, stage.fraction)
+        s_i = [mp.mpf(0)] * m
+        for node, weight in zip(stage.nodes, stage.model_weights):
+            n_mean, n_s = states[node]
+            lam_node = mp.mpf(0) if node == 0 else fracs[node - 1] * hv
+            slope = a_v if form == "data" else mp.exp(lam_node) * (1 - a_v)
+            w = value(weight, stage.fraction)
+            mean_i += w * slope * n_mean
+            s_i = [x + w * slope * y for x, y in zip(s_i, n_s)]
+        sigma_i = mp.exp(-fracs[i - 1] * hv)
+        for j in range(i):
+            s_i[j] += sigma_i * value(factor[i - 1, j], stage.fraction)
+        states[i] = (mean_i, s_i)
+    scheme_gain, s_end = states[m]
+    lows = [mp.mpf(0)] + fracs[:-1]
+    cross = mp.mpf(0)
+    for j in range(m):
+        lo, hi = lows[j] * hv, fracs[j] * hv
+        norm = mp.sqrt(mp.quad(lambda t: mp.exp(2 * k * t), [lo, hi]))
+        cross += s_end[j] * mp.sqrt(2 * ev) * mp.quad(lambda t: mp.exp(big_a * (hv - t) - t + k * t), [lo, hi]) / norm
+    var_exact = 2 * ev * mp.quad(lambda t: mp.exp(2 * big_a * (hv - t) - 2 * t), [0, hv])
+    var_scheme = sum(x * x for x in s_end)
+    gain = mp.matrix([[mp.exp(big_a * hv), 0], [0, scheme_gain]])
+    noise = mp.matrix([[var_exact, cross], [cross, var_scheme]])
+    x0 = exact(x_start)
+    moments = mp.matrix([[x0 * x0, x0 * x0], [x0 * x0, x0 * x0]])
+    lam = lam0
+    for _ in range(steps):
+        moments = gain * moments * gain.T + mp.exp(-2 * lam) * noise
+        lam += hv
+    return moments[0, 0], moments[0, 1], moments[1, 1]
