@@ -38,12 +38,14 @@ Orders, with p_1 = order of E e and p_2 = half the order of E e²:
 * weak (η = 1): local errors of E x and E x² given x_0 (for this Gaussian problem the mean and
   variance, hence every test function) are O(h^{q+1}) ⇒ weak order q;
 * deterministic (η = 0): local error O(h^{p+1}) ⇒ order p.
-These are orders on the linear test problem; a general nonlinear D can only lower them. The
+These are orders on the linear test problem; a general nonlinear D can only lower them (for
+order ≤ 3, the linear problem with a time-dependent forcing already exercises every order
+condition of the deterministic exponential Runge–Kutta schemes). The
 time-dependent b(λ) makes the test see the quadrature conditions (Σ b_i c_i² = 1/3 type) that a
 constant b would miss.
 
-``constant`` of a row, always at a = 1/2, b ≡ 0, x_0 = 1 and the regime's η (1, or 0 for
-"deterministic"), λ_s = 0:
+``constant`` of a row, always at the :data:`REFERENCE_POINT` a = 1/4, b(λ) = 1/3 + λ/5 + λ²/7,
+x_0 = 1, with the regime's η (1, or 0 for "deterministic") and λ_s = 0:
 * strong: C with sqrt(E e²) = C h^{p_2} + o(h^{p_2}) (local RMS error coefficient);
 * weak: the coefficient of h^{q+1} in E[X_scheme²] − E[X_exact²];
 * deterministic: the coefficient of h^{p+1} in X_scheme − X_exact.
