@@ -38,9 +38,7 @@ Orders, with p_1 = order of E e and p_2 = half the order of E e²:
 * weak (η = 1): local errors of E x and E x² given x_0 (for this Gaussian problem the mean and
   variance, hence every test function) are O(h^{q+1}) ⇒ weak order q;
 * deterministic (η = 0): local error O(h^{p+1}) ⇒ order p.
-These are orders on the linear test problem; a general nonlinear D can only lower them (for
-order ≤ 3, the linear problem with a time-dependent forcing already exercises every order
-condition of the deterministic exponential Runge–Kutta schemes). The
+These are orders on the linear test problem, upper bounds for a general nonlinear D. The
 time-dependent b(λ) makes the test see the quadrature conditions (Σ b_i c_i² = 1/3 type) that a
 constant b would miss.
 
