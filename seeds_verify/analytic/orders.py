@@ -29,9 +29,10 @@ and the orthogonal rest contributes ‖K_e‖² − Σ_j ⟨·,·⟩² — summe
 All quantities are expanded in h early: every factor is a power series (exponentials, φ-series
 Σ zⁿ/(n+k)! of MATH §5, square roots of series with a rational leading term) with coefficients
 in the polynomial ring Q[a, b_0, b_1, b_2, x_0, η, w, r] (w the position inside a segment, r a
-square root the swapped factor needs), truncated at h^N. η stays a symbol throughout (``LocalErrorExpansion.coefficients``
-shows the η-dependence); orders are read from the first coefficient that is non-zero as a
-polynomial in a, b, x_0 (generic data) once η is fixed at the regime's value.
+square root the swapped factor needs), truncated at h^N. η stays a symbol throughout
+(``LocalErrorExpansion.coefficients`` shows the η-dependence); orders are read from the first
+coefficient that is non-zero as a polynomial in a, b, x_0 (generic data) once η is fixed at the
+regime's value.
 
 Orders, with p_1 = order of E e and p_2 = half the order of E e²:
 * strong (η = 1): Milstein's fundamental theorem — p_2 ≥ 1/2 and p_1 ≥ p_2 + 1/2 give global
