@@ -152,18 +152,24 @@ def run(*, dim=DEFAULT["dim"], batch=DEFAULT["batch"], components=DEFAULT["compo
 # --------------------------------------------------------------------------------------------
 
 
-def copy_bandwidth(device, mib: int = 256, repeats: int = 10) -> dict:
-    """Bytes moved per second by ``dst.copy_(src)`` (one read and one write of ``mib`` MiB)."""
-    n = mib * 2 ** 20 // 4
-    src = torch.ones(n, device=device, dtype=torch.float32)
+def copy_bandwidth(device, elements: int, repeats: int = 7, dtype=torch.float32) -> dict:
+    """Bytes moved per second by ``dst.copy_(src)`` on arrays of ``elements`` (read + write).
+
+    Measured at the size of the step's arrays, so that the step and the copy see the same
+    level of the memory hierarchy (on a CPU with a large cache, both may be cache-resident).
+    """
+    src = torch.ones(elements, device=device, dtype=dtype)
     dst = torch.empty_like(src)
+    nbytes = 2 * elements * src.element_size()
+    inner = max(1, int(2e8 // nbytes))  # ~0.2 GB moved per timing, so small arrays time well
     dst.copy_(src)
     rates = []
     for _ in range(repeats):
         with Timer(device) as t:
-            dst.copy_(src)
-        rates.append(2 * n * 4 / t.seconds)
-    return {"bytes_per_second": summarize(rates), "mib": mib}
+            for _ in range(inner):
+                dst.copy_(src)
+        rates.append(inner * nbytes / t.seconds)
+    return {"bytes_per_second": summarize(rates), "elements": elements, "array_mib": elements * src.element_size() / 2**20}
 
 
 class _ByteCounter:
@@ -199,7 +205,7 @@ def _tensors(obj):
 
 
 def roofline(*, dim=DEFAULT["dim"], batch=DEFAULT["batch"], steps=200, repeats=5, device="cpu",
-             dtype=torch.float32, copy_mib=256, samplers=("seeds1", "seeds2", "seeds3", "kd-dpmpp-2m-sde-randn",
+             dtype=torch.float32, samplers=("seeds1", "seeds2", "seeds3", "kd-dpmpp-2m-sde-randn",
                                                           "kd-euler-ancestral")) -> dict:
     """Bytes per step and the fraction of copy bandwidth our steps reach (model cost removed).
 
@@ -208,7 +214,8 @@ def roofline(*, dim=DEFAULT["dim"], batch=DEFAULT["batch"], steps=200, repeats=5
     read x and D, write the new x (three arrays), the noise generated in registers.
     """
     device = resolve_device(device) if isinstance(device, str) else device
-    bw = copy_bandwidth(device, copy_mib)["bytes_per_second"]
+    copy = copy_bandwidth(device, batch * dim, dtype=dtype)
+    bw = copy["bytes_per_second"]
     x0 = torch.randn((batch, dim), device=device, dtype=dtype)
     stored = torch.randn_like(x0)
 
@@ -218,7 +225,7 @@ def roofline(*, dim=DEFAULT["dim"], batch=DEFAULT["batch"], steps=200, repeats=5
     entries, _ = all_samplers(include_noise_form=False, plain_noise_2m=True)
     entries = [e for e in entries if e.name in samplers]
     sched = get_schedule("edm")
-    out = {"copy_bandwidth": bw, "elements": batch * dim, "dtype": str(dtype), "samplers": {}}
+    out = {"copy_bandwidth": bw, "copy_array_mib": copy["array_mib"], "elements": batch * dim, "dtype": str(dtype), "samplers": {}}
     element = torch.finfo(dtype).bits // 8
     for e in entries:
         sigmas = karras_sigmas(sched, steps + 1, device, dtype)  # steps positive intervals and the final 0
@@ -260,6 +267,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--roofline", action="store_true", help="also measure bytes per step and bandwidth")
     parser.add_argument("--roofline-batch", type=int, help="rows of the roofline arrays (default: --batch)")
     parser.add_argument("--roofline-dim", type=int, help="columns of the roofline arrays (default: --dim)")
+    parser.add_argument("--roofline-steps", type=int, help="steps timed per roofline solve (default 200; quick 20)")
     args = parser.parse_args(argv)
     set_threads(args.threads)
     sizes = dict(QUICK if args.quick else DEFAULT)
@@ -270,7 +278,7 @@ def main(argv=None) -> dict:
     if args.roofline:
         result["roofline"] = roofline(dim=args.roofline_dim or sizes["dim"], batch=args.roofline_batch or sizes["batch"],
                                       device=args.device,
-                                      steps=20 if args.quick else 200, copy_mib=8 if args.quick else 256)
+                                      steps=args.roofline_steps or (20 if args.quick else 200))
     result["config"]["quick"] = bool(args.quick)
     dev = resolve_device(args.device).type
     stem = f"overhead_{dev}" + ("_quick" if args.quick else "")
@@ -291,7 +299,8 @@ def format_table(result: dict) -> str:
                      f"{fmt(r.get('min')):>7s}{fmt(r.get('max')):>7s}{fmt(rr.get('median')):>12s}")
     if "roofline" in result:
         rl = result["roofline"]
-        lines.append(f"copy bandwidth {rl['copy_bandwidth']['median'] / 1e9:.1f} GB/s")
+        lines.append(f"copy bandwidth {rl['copy_bandwidth']['median'] / 1e9:.1f} GB/s "
+                     f"(arrays of {rl['copy_array_mib']:.1f} MiB, as in the steps)")
         for name, row in rl["samplers"].items():
             extra = (f", fused-ideal {row['ideal_fraction_of_roofline']:.2f}" if "ideal_fraction_of_roofline" in row
                      else "")

@@ -129,7 +129,7 @@ def test_overhead_quick():
 
 
 def test_roofline_counts_bytes_of_a_seeds1_step():
-    out = overhead.roofline(dim=4, batch=32, steps=4, repeats=1, copy_mib=1, samplers=("seeds1",))
+    out = overhead.roofline(dim=4, batch=32, steps=4, repeats=1, samplers=("seeds1",))
     row = out["samplers"]["seeds1"]
     # At least x and D read and the new x written per step (three arrays of 128 float32).
     assert row["bytes_per_step"] >= 3 * 32 * 4 * 4
