@@ -103,7 +103,7 @@ def seeds2_spec(r: Any = 0.5, variant: str = "phi_1") -> SchemeSpec:
     """
     _check_fraction(r, "r")
     if variant not in SEEDS2_VARIANTS:
-        raise ValueError(f"solver_type must be one of {SEEDS2_VARIANTS}, got {variant!r}")
+        raise ValueError(f"solver_type (variant) must be one of {SEEDS2_VARIANTS}, got {variant!r}")
     stages = (Stage(r, (0,)), Stage(1, (0, 1), averaged=(variant == "phi_1")))
     return SchemeSpec(f"seeds2_{variant}", stages, 2, 1.0, 2)
 
@@ -123,7 +123,7 @@ def seeds3_spec(r_1: Any = None, r_2: Any = None, variant: str = "3a") -> Scheme
     if isinstance(r_1, Real) and isinstance(r_2, Real) and not float(r_1) < float(r_2):
         raise ValueError(f"r_1 must be smaller than r_2, got r_1={r_1!r}, r_2={r_2!r}")
     if variant not in SEEDS3_VARIANTS:
-        raise ValueError(f"solver_type must be one of {SEEDS3_VARIANTS}, got {variant!r}")
+        raise ValueError(f"solver_type (variant) must be one of {SEEDS3_VARIANTS}, got {variant!r}")
     final_nodes = (0, 2) if variant == "3a" else (0, 1, 2)
     stages = (Stage(r_1, (0,)), Stage(r_2, (0, 1)), Stage(1, final_nodes))
     # Weak order 2, not 3: on the linear test problem the local error of the second moment is
