@@ -158,6 +158,10 @@ def nfe_to_quality(curve: dict, floor: dict) -> dict:
         out[m] = {"nfe": first, "left_band_after": left}
     firsts = [out[m]["nfe"] for m in METRICS]
     out["all"] = None if any(f is None for f in firsts) else max(firsts)
+    # Metrics that are back outside their band at some budget above ``all``: the value rests on
+    # a budget where the curve only touched the band.
+    out["leaves_band_above_all"] = sorted(m for m in METRICS if out["all"] is not None
+                                          and any(b > out["all"] for b in out[m]["left_band_after"]))
     return out
 
 
@@ -284,10 +288,14 @@ def format_table(result: dict) -> str:
     ratios = result["summary"]["ratios"]
     lines = ["sampler".ljust(22) + "".join(c.rjust(width) for c in cols) + "  /SEEDS-3  /SEEDS-2"]
     fmt = lambda v: "-" if v is None else f"{v:.2f}"
+    unsteady = {(c["problem"] + "/" + c["schedule"], name) for c in result["cases"]
+                for name, curve in c["curves"].items() if curve["nfe_to_quality"].get("leaves_band_above_all")}
     for name, row in table.items():
-        cells = [(str(row[c]) if row[c] is not None else f">{top}").rjust(width) for c in cols]
+        cells = [((str(row[c]) + ("*" if (c, name) in unsteady else "")) if row[c] is not None
+                  else f">{top}").rjust(width) for c in cols]
         lines.append(name.ljust(22) + "".join(cells) + fmt(ratios[name]["median_ratio_to_seeds3"]).rjust(10)
                      + fmt(ratios[name]["median_ratio_to_seeds2"]).rjust(9))
+    lines.append(f"* some metric leaves its band again at a larger budget (see nfe_to_quality in the JSON)")
     return "\n".join(lines)
 
 
@@ -303,7 +311,9 @@ def plot(result: dict, path: Path, metric: str = "sw2") -> Path:
     schedules = list(dict.fromkeys(c["schedule"] for c in cases))
     fig, axes = plt.subplots(len(problems), len(schedules), figsize=(5.5 * len(schedules), 3.6 * len(problems)),
                              squeeze=False)
-    styles = {}
+    names = list(result["samplers"])
+    palette = plt.get_cmap("tab20")
+    styles = {name: palette(i % 20) for i, name in enumerate(names)}
     for c in cases:
         ax = axes[problems.index(c["problem"])][schedules.index(c["schedule"])]
         for name, curve in c["curves"].items():
@@ -311,9 +321,7 @@ def plot(result: dict, path: Path, metric: str = "sw2") -> Path:
             ys = [p["metrics"][metric] for p in curve["points"] if p["metrics"] is not None]
             ours = result["samplers"][name]["family"] == "ours"
             ls = "-" if ours else "--"
-            line, = ax.plot(xs, ys, ls, marker="o" if ours else "s", ms=3, lw=1.2, label=name,
-                            color=styles.get(name))
-            styles[name] = line.get_color()
+            ax.plot(xs, ys, ls, marker="o" if ours else "s", ms=3, lw=1.2, label=name, color=styles[name])
         fl = c["floor"][metric]
         ax.axhspan(0, fl["band"], color="0.85", zorder=0)
         ax.axhline(fl["median"], color="0.5", lw=0.8)
@@ -357,6 +365,9 @@ def main(argv=None) -> dict:
         with open(args.replot) as fh:
             result = json.load(fh)
         for case in result["cases"]:
+            for curve in case["curves"].values():
+                curve["nfe_to_quality"] = nfe_to_quality(
+                    {p["nfe"]: p["metrics"] for p in curve["points"]}, case["floor"])
             case["headline"] = _headline(case)
         result["summary"] = _summary(result)
         write_json(args.replot, result)
