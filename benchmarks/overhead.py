@@ -161,7 +161,7 @@ def copy_bandwidth(device, elements: int, repeats: int = 7, dtype=torch.float32)
     src = torch.ones(elements, device=device, dtype=dtype)
     dst = torch.empty_like(src)
     nbytes = 2 * elements * src.element_size()
-    inner = max(1, int(2e8 // nbytes))  # ~0.2 GB moved per timing, so small arrays time well
+    inner = min(10_000, max(1, int(2e8 // nbytes)))  # ~0.2 GB per timing, so small arrays time well
     dst.copy_(src)
     rates = []
     for _ in range(repeats):
