@@ -27,6 +27,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+import torch
+
+from .array_backends import NumpyOps, TorchOps
+
 __all__ = [
     "FORMS",
     "phi",
@@ -58,23 +62,6 @@ def check_form(form: str, name: str = "prediction") -> str:
 # --------------------------------------------------------------------------------------------
 # φ-functions
 # --------------------------------------------------------------------------------------------
-
-
-class _NumpyOps:
-    exp = staticmethod(np.exp)
-    expm1 = staticmethod(np.expm1)
-    where = staticmethod(np.where)
-    zeros_like = staticmethod(np.zeros_like)
-    full_like = staticmethod(np.full_like)
-
-
-class _TorchOps:
-    def __init__(self, torch):
-        self.exp = torch.exp
-        self.expm1 = torch.expm1
-        self.where = torch.where
-        self.zeros_like = torch.zeros_like
-        self.full_like = torch.full_like
 
 
 def _phi_core(k: int, z, ops):
@@ -136,20 +123,16 @@ def phi(k: int, z: Any):
         raise TypeError("z must be a real number, array or tensor, got bool")
     if isinstance(z, (int, float, np.floating, np.integer)):
         with np.errstate(all="ignore"):
-            return float(_phi_core(k, np.asarray(float(z), dtype=np.float64), _NumpyOps))
+            return float(_phi_core(k, np.asarray(float(z), dtype=np.float64), NumpyOps))
     if isinstance(z, np.ndarray):
         if not np.issubdtype(z.dtype, np.number) or np.iscomplexobj(z):
             raise TypeError(f"z must be a real array, got dtype {z.dtype}")
         with np.errstate(all="ignore"):
-            return _phi_core(k, z.astype(np.float64), _NumpyOps)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        torch = None
-    if torch is not None and isinstance(z, torch.Tensor):
+            return _phi_core(k, z.astype(np.float64), NumpyOps)
+    if isinstance(z, torch.Tensor):
         if not torch.is_floating_point(z):
             z = z.to(torch.float64)
-        return _phi_core(k, z, _TorchOps(torch))
+        return _phi_core(k, z, TorchOps)
     raise TypeError(f"z must be a float, numpy array or torch tensor, got {type(z).__name__}")
 
 

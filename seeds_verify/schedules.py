@@ -26,6 +26,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .array_backends import NumpyOps as _NumpyOps
+from .array_backends import TorchOps as _TorchOps
+
 __all__ = [
     "Schedule",
     "VPLinear",
@@ -47,37 +50,6 @@ SPACINGS = ("lambda", "karras", "time")
 # --------------------------------------------------------------------------------------------
 # Array back ends: the same formulas run on numpy arrays and on torch tensors.
 # --------------------------------------------------------------------------------------------
-
-
-class _NumpyOps:
-    exp = staticmethod(np.exp)
-    expm1 = staticmethod(np.expm1)
-    log = staticmethod(np.log)
-    log1p = staticmethod(np.log1p)
-    sqrt = staticmethod(np.sqrt)
-    sin = staticmethod(np.sin)
-    atan2 = staticmethod(np.arctan2)
-    abs = staticmethod(np.abs)
-    maximum = staticmethod(np.maximum)
-    where = staticmethod(np.where)
-    full_like = staticmethod(np.full_like)
-
-
-class _TorchOps:
-    exp = staticmethod(torch.exp)
-    expm1 = staticmethod(torch.expm1)
-    log = staticmethod(torch.log)
-    log1p = staticmethod(torch.log1p)
-    sqrt = staticmethod(torch.sqrt)
-    sin = staticmethod(torch.sin)
-    atan2 = staticmethod(torch.atan2)
-    abs = staticmethod(torch.abs)
-    where = staticmethod(torch.where)
-    full_like = staticmethod(torch.full_like)
-
-    @staticmethod
-    def maximum(x, c):
-        return torch.clamp(x, min=c)
 
 
 def _sigmoid(x, ops):

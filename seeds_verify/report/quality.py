@@ -21,6 +21,7 @@ from matplotlib import colormaps
 from matplotlib.lines import Line2D
 
 from .layout import LEFT, MUTED_COLOUR, Page, Table, draw_table, new_page, page_title, paragraph
+from .results import _finite_or_none
 
 __all__ = ["quality_files", "choose_quality_file", "read_quality", "quality_pages", "PLOTTED_METRICS"]
 
@@ -49,19 +50,9 @@ def choose_quality_file(files: list[Path]) -> Path | None:
     return min(files, key=lambda p: ("partial" in p.name, "quick" in p.name, p.name))
 
 
-def _number(value):
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
 def _interval(ci):
     if isinstance(ci, (list, tuple)) and len(ci) == 2:
-        return _number(ci[0]), _number(ci[1])
+        return _finite_or_none(ci[0]), _finite_or_none(ci[1])
     return None, None
 
 
@@ -80,20 +71,20 @@ def _from_cases(data: dict) -> tuple[list[dict], list[str]]:
             for point in points:
                 if not isinstance(point, dict):
                     continue
-                nfe, metrics = _number(point.get("nfe")), point.get("metrics")
+                nfe, metrics = _finite_or_none(point.get("nfe")), point.get("metrics")
                 if nfe is None or not isinstance(metrics, dict):
                     failed += 1
                     continue
                 cis = point.get("ci95") if isinstance(point.get("ci95"), dict) else {}
                 for metric, value in metrics.items():
-                    if _number(value) is None:
+                    if _finite_or_none(value) is None:
                         continue
                     floor = floors.get(metric) if isinstance(floors.get(metric), dict) else {}
                     lo, hi = _interval(cis.get(metric))
                     records.append({"sampler": str(sampler), "problem": problem, "schedule": schedule,
-                                    "metric": str(metric), "nfe": nfe, "value": _number(value), "lo": lo,
-                                    "hi": hi, "floor": _number(floor.get("band")),
-                                    "floor_median": _number(floor.get("median"))})
+                                    "metric": str(metric), "nfe": nfe, "value": _finite_or_none(value), "lo": lo,
+                                    "hi": hi, "floor": _finite_or_none(floor.get("band")),
+                                    "floor_median": _finite_or_none(floor.get("median"))})
             if failed:
                 notes.append(f"{sampler} on {problem}/{schedule}: {failed} budget(s) without metrics "
                              "(non-finite output)")
@@ -108,16 +99,16 @@ def _from_flat(raw: list) -> tuple[list[dict], list[str]]:
             skipped += 1
             continue
         sampler = r.get("sampler", r.get("solver"))
-        nfe, value = _number(r.get("nfe")), _number(r.get("value"))
+        nfe, value = _finite_or_none(r.get("nfe")), _finite_or_none(r.get("value"))
         if sampler is None or nfe is None or value is None:
             skipped += 1
             continue
         lo, hi = _interval(r.get("ci"))
         records.append({"sampler": str(sampler), "problem": str(r.get("problem", "n/a")),
                         "schedule": str(r.get("schedule", "n/a")), "metric": str(r.get("metric", "quality")),
-                        "nfe": nfe, "value": value, "lo": lo if lo is not None else _number(r.get("ci_low")),
-                        "hi": hi if hi is not None else _number(r.get("ci_high")),
-                        "floor": _number(r.get("noise_floor")), "floor_median": None})
+                        "nfe": nfe, "value": value, "lo": lo if lo is not None else _finite_or_none(r.get("ci_low")),
+                        "hi": hi if hi is not None else _finite_or_none(r.get("ci_high")),
+                        "floor": _finite_or_none(r.get("noise_floor")), "floor_median": None})
     notes = [f"{skipped} of {len(raw)} records lack a sampler, NFE or value"] if skipped else []
     return records, notes
 
@@ -233,7 +224,7 @@ def _nfe_table_page(summary: dict, source: str) -> Iterator[Page]:
         cells = [str(sampler)]
         for case in cases:
             value = row.get(case)
-            cells.append(f"{value:g}" if _number(value) is not None else (f"> {limit}" if limit else "not reached"))
+            cells.append(f"{value:g}" if _finite_or_none(value) is not None else (f"> {limit}" if limit else "not reached"))
         body.append(cells)
         colours.append([None] + [MUTED_COLOUR if not c[0].isdigit() else None for c in cells[1:]])
     fig = new_page()
