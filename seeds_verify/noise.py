@@ -27,6 +27,7 @@ with the number of step grids a study runs on the same path.
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Callable, Protocol, Sequence
 
@@ -134,14 +135,19 @@ class BrownianPath:
         seed: the path is a deterministic function of ``seed`` and ``grid`` on one device.
         device, dtype: where and in what precision the noise tensors live.
         moments: Legendre moments kept per cell (see the module docstring for the exactness bound).
-        chunk_cells: cells generated together; memory is ``chunk_cells · moments · prod(shape)``.
+        chunk_cells: cells generated together (one seed per chunk).
+        cache_bytes: memory kept for generated chunks (at least one chunk is always kept).
+            Within the budget every chunk is drawn once and reused by every later query, e.g.
+            by all the step grids of a study; beyond it, the oldest chunks are dropped and
+            redrawn (bit-identically) when asked for again. Memory is therefore bounded by
+            ``max(cache_bytes, chunk size)`` whatever the grid resolution.
 
     Call it as a :class:`NoiseSource`: ``path(lam_a, lam_b, k)`` returns z_k(a, b).
     """
 
     def __init__(self, grid: Sequence[float], shape: Sequence[int], *, seed: int = 0,
                  device=None, dtype: torch.dtype = torch.float64, moments: int = 4,
-                 chunk_cells: int = 64):
+                 chunk_cells: int = 64, cache_bytes: int = 256 * 2 ** 20):
         g = np.asarray(grid, dtype=np.float64)
         if g.ndim != 1 or g.size < 2:
             raise ValueError("grid must be a 1-D sequence of at least two λ values")
@@ -164,7 +170,12 @@ class BrownianPath:
         self.moments = moments
         self.chunk_cells = chunk_cells
         self._v, self._w, self._q = legendre_cell_basis(moments, moments + 4)
+        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
+            raise ValueError(f"cache_bytes must be a non-negative int, got {cache_bytes!r}")
+        self.cache_bytes = cache_bytes
         self._cache: dict[int, torch.Tensor] = {}
+        self._cached_bytes = 0
+        self._node_index = {float(v): i for i, v in enumerate(g)}
 
     @property
     def n_cells(self) -> int:
@@ -183,9 +194,12 @@ class BrownianPath:
         cells = min(self.chunk_cells, self.n_cells - j * self.chunk_cells)
         xi = torch.randn((cells, self.moments) + self.shape, generator=gen,
                          device=self.device, dtype=self.dtype)
-        if len(self._cache) >= 2:
-            self._cache.pop(next(iter(self._cache)))
+        size = xi.numel() * xi.element_size()
+        while self._cache and self._cached_bytes + size > self.cache_bytes:
+            old = self._cache.pop(next(iter(self._cache)))
+            self._cached_bytes -= old.numel() * old.element_size()
         self._cache[j] = xi
+        self._cached_bytes += size
         return xi
 
     # -- queries ----------------------------------------------------------------------------
@@ -193,7 +207,11 @@ class BrownianPath:
     def index(self, lam: float, name: str = "lam") -> int:
         """Index of the grid value equal to ``lam`` (ValueError if it is not on the grid)."""
         lam = float(lam)
-        i = int(np.clip(np.searchsorted(self.grid, lam), 0, self.grid.size - 1))
+        hit = self._node_index.get(lam)
+        if hit is not None:
+            return hit
+        # Stage points are computed as λ_s + c·h and may differ from the grid value by rounding.
+        i = min(max(bisect.bisect_left(self.grid, lam), 0), self.grid.size - 1)
         if i > 0 and abs(self.grid[i - 1] - lam) < abs(self.grid[i] - lam):
             i -= 1
         scale = self.widths[min(i, self.n_cells - 1)]

@@ -42,7 +42,9 @@ def test_phi_ulp_sweep(k):
     got = C.phi(k, SWEEP)
     err = ulp_error(got, ref)
     assert err.max() <= ULP_BOUND, f"k={k}: {err.max()} ulp at z={SWEEP[err.argmax()]}"
-    # the same numbers through torch
+    # the same numbers as Python floats (scalar fast paths) and through torch
+    got_s = np.array([C.phi(k, float(z)) for z in SWEEP])
+    assert ulp_error(got_s, ref).max() <= ULP_BOUND
     got_t = C.phi(k, torch.tensor(SWEEP, dtype=torch.float64))
     assert ulp_error(got_t.numpy(), ref).max() <= ULP_BOUND
 

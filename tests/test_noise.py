@@ -117,3 +117,15 @@ def test_brownian_path_on_cuda_matches_its_own_algebra():
     parts = p(a, b, 1.0) * norm(a, b, 1.0) + p(b, c, 1.0) * norm(b, c, 1.0)
     assert whole.device.type == "cuda"
     assert torch.allclose(whole, parts, atol=1e-10 * norm(a, c, 1.0))
+
+
+def test_cache_budget_bounds_memory_and_changes_no_number():
+    small = BrownianPath(GRID, (50, 2), seed=8, chunk_cells=8, cache_bytes=0)
+    large = BrownianPath(GRID, (50, 2), seed=8, chunk_cells=8)
+    for a, b in [(0, 60), (30, 168), (0, 168), (5, 9)]:
+        assert torch.equal(small(GRID[a], GRID[b], 1.0), large(GRID[a], GRID[b], 1.0))
+    chunk = 8 * small.moments * 50 * 2 * 8
+    assert small._cached_bytes <= chunk  # only the chunk in use is kept
+    assert large._cached_bytes == small.n_cells * small.moments * 50 * 2 * 8  # whole path, drawn once
+    with pytest.raises(ValueError, match="cache_bytes"):
+        BrownianPath(GRID, (3,), cache_bytes=-1)

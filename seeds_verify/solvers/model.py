@@ -46,9 +46,18 @@ class DiffusionModel:
         self.schedule = schedule
         self.extra_args = dict(extra_args or {})
         self.calls = 0
+        self._coeff_cache: dict[float, tuple[float, float]] = {}
 
     def _coeffs(self, lam: float) -> tuple[float, float]:
-        return float(self.schedule.alpha_of_lam(lam)), float(self.schedule.sigma_of_lam(lam))
+        # A solve asks for the same few λ values on every call; the schedule's checked float64
+        # evaluation is done once per value.
+        hit = self._coeff_cache.get(lam)
+        if hit is None:
+            if len(self._coeff_cache) > 65536:
+                self._coeff_cache.clear()
+            hit = (float(self.schedule.alpha_of_lam(lam)), float(self.schedule.sigma_of_lam(lam)))
+            self._coeff_cache[lam] = hit
+        return hit
 
     def _time(self, x: torch.Tensor, value: float) -> torch.Tensor:
         return torch.full((x.shape[0],), value, dtype=x.dtype, device=x.device)
