@@ -49,7 +49,7 @@ ETA = 1.0
 SIGMA_MAX, SIGMA_MIN = 80.0, 0.002
 DEFAULT = dict(paths=1024, levels=(4, 5, 6, 7, 8, 9), repeats=3)
 QUICK = dict(paths=64, levels=(4, 5, 6), repeats=2)
-OURS = ("em", "em-1moment-cached", "seeds1")
+OURS = ("em", "seeds1")
 
 
 class Study:
@@ -71,16 +71,16 @@ class Study:
     def ours(self, side: str = "em", path_seed: int = 1) -> dict:
         """Solve on every grid with one BrownianPath; final states by level.
 
-        ``side``: "em" and "seeds1" use BrownianPath's defaults; "em-1moment-cached" keeps one
-        Legendre moment per cell (exact for EM's constant weight, k = 0) and the whole path in
-        one cached chunk, so each random number is drawn once for all grids.
+        ``side``: "em" (plain increments, k = 0) or "seeds1" (data form, k = η). The path keeps
+        the fewest Legendre moments per cell that are exact for the weight the solver reads
+        (``BrownianPath.moments_needed``: 1 for k = 0) and, within its cache budget, draws each
+        random number once for all grids.
         """
         solver = SEEDS1() if side == "seeds1" else EulerMaruyama()
-        options = {}
-        if side == "em-1moment-cached":
-            options = {"moments": 1, "chunk_cells": self.finest}
-        path = BrownianPath(self.grid(max(self.levels)), self.y0.shape, seed=path_seed, device=self.device,
-                            dtype=self.dtype, **options)
+        fine = self.grid(max(self.levels))
+        k = ETA if side == "seeds1" else 0.0
+        path = BrownianPath(fine, self.y0.shape, seed=path_seed, device=self.device, dtype=self.dtype,
+                            moments=BrownianPath.moments_needed(fine, [k]))
         model = self.problem.model(self.schedule)
         return {j: solver.solve(model, self.y0, self.grid(j), schedule=self.schedule, noise=path, eta=ETA,
                                 prediction="data") for j in self.levels}

@@ -269,6 +269,24 @@ class BrownianPath:
         exact = self.widths * phi(1, 2.0 * k * self.widths)
         return float(np.max(1.0 - (beta ** 2).sum(axis=1) / exact))
 
+    @staticmethod
+    def moments_needed(grid: Sequence[float], exponents: Sequence[float], tol: float = 1e-14,
+                       max_moments: int = 8) -> int:
+        """Fewest Legendre moments per cell whose variance defect (:meth:`variance_defect`) is
+        below ``tol`` for every weight exponent in ``exponents`` on this grid.
+
+        The defect is itself computed in float64, with a rounding floor of a few 1e-16, so the
+        default ``tol`` sits just above that floor.
+
+        Plain increments (k = 0) need one moment; e^{kλ} weights need more the wider the cells.
+        Fewer moments mean proportionally fewer normals to draw.
+        """
+        for m in range(1, max_moments + 1):
+            probe = BrownianPath(grid, (1,), moments=m)
+            if max(probe.variance_defect(k) for k in exponents) < tol:
+                return m
+        return max_moments
+
     def noise_sampler(self, k: float) -> Callable:
         """A k-diffusion ``noise_sampler(sigma_a, sigma_b)`` reading z_k(λ(σ_a), λ(σ_b)), λ = −log σ."""
 

@@ -238,13 +238,8 @@ def _predicted(choice: SolverChoice, prediction: str, regime: str) -> tuple[floa
 
 def choose_moments(grid: np.ndarray, exponents: Sequence[float], max_moments: int = 8) -> int:
     """Fewest Legendre moments per cell whose variance defect is below ``VARIANCE_DEFECT``
-    for every weight exponent in ``exponents`` (``BrownianPath.variance_defect``)."""
-    probe = BrownianPath(grid, (1,), moments=1)
-    for m in range(1, max_moments + 1):
-        probe = BrownianPath(grid, (1,), moments=m)
-        if max(probe.variance_defect(k) for k in exponents) < VARIANCE_DEFECT:
-            return m
-    return max_moments
+    for every weight exponent in ``exponents`` (``BrownianPath.moments_needed``)."""
+    return BrownianPath.moments_needed(grid, exponents, VARIANCE_DEFECT, max_moments)
 
 
 def _lcm(values) -> int:
