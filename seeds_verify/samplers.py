@@ -23,7 +23,7 @@ import torch
 from .coefficients import check_form
 from .schedules import EDM
 from .solvers import SEEDS1, SEEDS2, SEEDS3, Solver
-from .solvers.base import check_eta
+from .solvers.base import check_eta, working_dtype
 
 __all__ = ["sample_seeds_1", "sample_seeds_2", "sample_seeds_3", "run_karras_sampler"]
 
@@ -101,16 +101,18 @@ def run_karras_sampler(solver: Solver, model, x, sigmas, *, extra_args=None, cal
     positive, final_zero = _check_sigmas(sigmas, x)
     if not torch.isfinite(x).all():
         raise ValueError("x must be finite (no NaN or inf)")
+    out_dtype = x.dtype
+    # Half precision is computed in float32: x, the σ passed to the model and the final denoise.
+    x = x.to(working_dtype(x))
     adapter = _KarrasModel(model, x, dict(extra_args or {}), positive)
 
     if noise_sampler is None:
         def noise(lam_a, lam_b, k):
-            return torch.randn_like(x, dtype=x.dtype if x.dtype == torch.float64 else torch.float32)
+            return torch.randn_like(x)
     else:
         def noise(lam_a, lam_b, k):
             return noise_sampler(adapter.sigma(lam_a), adapter.sigma(lam_b))
 
-    out_dtype = x.dtype
     if positive.size >= 2:
         x = solver.solve(adapter, x, -np.log(positive), schedule=_UNIT_ALPHA, noise=noise, eta=eta,
                          prediction=prediction, s_noise=s_noise, callback=callback, disable=disable)

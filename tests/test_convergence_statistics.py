@@ -68,3 +68,16 @@ def test_consistency_is_a_lower_bound_check():
 def test_bad_ladders_are_rejected(bad):
     with pytest.raises(ValueError):
         S.regression_order(bad["step_sizes"], np.ones(len(bad["step_sizes"])))
+
+
+
+def test_an_uninformative_interval_does_not_pass():
+    """A pre-asymptotic ladder (8…64 steps, SEEDS-3 exact weak study) leaves three bent points and
+    a one-degree-of-freedom t-interval several orders wide; that must not count as a pass."""
+    from seeds_verify.convergence.statistics import MAX_CI_WIDTH
+    from seeds_verify.convergence.studies import StudySetup, parse_solver, run_regime
+
+    setup = StudySetup("gaussian", "vp_linear", "weak", 1.0, (8, 16, 32, 64), 10, with_predictions=False)
+    rec = run_regime(setup, parse_solver("seeds3"), "data")
+    assert rec["ci_high"] - rec["ci_low"] > MAX_CI_WIDTH
+    assert rec["passed"] is False

@@ -178,3 +178,16 @@ def test_cuda_sampler_runs_and_rejects_mixed_devices():
     assert out.device.type == "cuda"
     with pytest.raises(ValueError, match="sigmas"):
         sample_seeds_1(point_mass, torch.zeros(4, 2), SIGMAS.cuda(), disable=True)
+
+
+def test_half_precision_model_sees_float32_inputs():
+    seen = []
+
+    def model(x, sigma):
+        seen.append((x.dtype, sigma.dtype, float(sigma[0])))
+        return x * 0
+
+    out = sample_seeds_2(model, torch.zeros(2, 3, dtype=torch.bfloat16), [14.6, 3.3, 0.0123, 0.0], disable=True)
+    assert out.dtype == torch.bfloat16
+    assert all(xd == torch.float32 and sd == torch.float32 for xd, sd, _ in seen)
+    assert seen[0][2] == float(torch.tensor(14.6, dtype=torch.float32))

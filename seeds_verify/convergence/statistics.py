@@ -208,6 +208,9 @@ def regression_order(step_sizes, errors, *, floor: float = 0.0) -> OrderFit:
                     (first, last), "regression", tuple(map(float, e)), tuple(map(float, e)))
 
 
+MAX_CI_WIDTH = 2.0  # widest 95 % interval that still discriminates between orders 1, 2, 3
+
+
 def order_consistent(fit: OrderFit, expected: float, tolerance: float = DEFAULT_TOLERANCE) -> bool:
     """Whether the measured order is consistent with the declared order ``expected``.
 
@@ -215,8 +218,14 @@ def order_consistent(fit: OrderFit, expected: float, tolerance: float = DEFAULT_
     does not contradict its claim. So the check passes when the interval, widened by
     ``tolerance``, reaches ``expected``: ci_high + tolerance ≥ expected. Measured orders clearly
     above the declaration are reported separately by :func:`order_above`.
+
+    An interval wider than ``MAX_CI_WIDTH`` orders cannot tell order 1 from order 3 (this
+    happens when few, bent points are fitted — e.g. a t-interval with one degree of freedom);
+    such a measurement is inconclusive and does not pass.
     """
     if not (math.isfinite(fit.ci_low) and math.isfinite(fit.ci_high)):
+        return False
+    if fit.ci_high - fit.ci_low > MAX_CI_WIDTH:
         return False
     return fit.ci_high + tolerance >= expected
 

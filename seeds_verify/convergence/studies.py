@@ -270,6 +270,8 @@ class StudySetup:
     def __post_init__(self):
         if self.regime not in REGIMES:
             raise ValueError(f"regime must be one of {REGIMES}, got {self.regime!r}")
+        if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) for n in self.steps):
+            raise ValueError(f"steps must be at least three increasing positive ints, got {self.steps!r}")
         steps = tuple(int(n) for n in self.steps)
         if len(steps) < 3 or any(n < 1 for n in steps) or list(steps) != sorted(set(steps)):
             raise ValueError(f"steps must be at least three increasing positive ints, got {self.steps!r}")

@@ -100,10 +100,12 @@ class Solver:
         eta = check_eta(eta)
         form = check_form(prediction)
         lam = check_lambdas(lambdas)
-        if not (isinstance(s_noise, (int, float)) and math.isfinite(s_noise) and s_noise >= 0):
+        if isinstance(s_noise, bool) or not isinstance(s_noise, (int, float, np.floating, np.integer)) \
+                or not (math.isfinite(s_noise) and s_noise >= 0):
             raise ValueError(f"s_noise must be a finite number >= 0, got {s_noise!r}")
+        work = working_dtype(x)  # also rejects a non-tensor x with a TypeError
         out_dtype = x.dtype
-        x = x.to(working_dtype(x))
+        x = x.to(work)
         if not torch.isfinite(x).all():
             raise ValueError("x must be finite (no NaN or inf)")
         if noise is None:
