@@ -321,7 +321,9 @@ class StudySetup:
         if self._path is None:
             # Nonlinear problems: the fine reference (SEEDS-2 on every other node) takes at least
             # REFINE times the finest ladder's step count, so its error is ~1/REFINE of theirs.
-            refine = 1 if self.linear else math.ceil(2 * REFINE / _lcm(self.denominators))
+            # A multiple of 4 keeps the reference's half steps, and those of its own half-step
+            # check, on the path's nodes whatever the ladder.
+            refine = 1 if self.linear else 4 * math.ceil(2 * REFINE / (4 * _lcm(self.denominators)))
             grid = lambda_grid(self.schedule, self.path_cells(refine))
             exps = sorted({self.eta, -1.0, 0.0, -(1.0 + self.eta), 1.0 + self.eta})
             moments = choose_moments(grid, exps)
