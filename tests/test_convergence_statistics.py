@@ -81,3 +81,20 @@ def test_an_uninformative_interval_does_not_pass():
     rec = run_regime(setup, parse_solver("seeds3"), "data")
     assert rec["ci_high"] - rec["ci_low"] > MAX_CI_WIDTH
     assert rec["passed"] is False
+
+
+def test_points_lost_in_sampling_noise_are_not_fitted():
+    """A ladder whose finest errors are pure noise (mean zero) must be fitted on the resolved
+    points only; they carry slope 2 here by construction."""
+    import numpy as np
+
+    from seeds_verify.convergence.statistics import bootstrap_order
+
+    rng = np.random.default_rng(0)
+    h = np.array([0.8, 0.4, 0.2, 0.1, 0.05, 0.025])
+    signal = 3.0 * h ** 2
+    signal[-2:] = 0.0  # the two finest points have no signal left, only noise
+    per_sample = signal[None, :, None] + rng.normal(0.0, 0.05, size=(400, h.size, 1))
+    fit = bootstrap_order(h, per_sample, replicates=200, statistic=lambda m: np.abs(m).sum(-1))
+    assert fit.fit_range[1] <= h.size - 3
+    assert abs(fit.order - 2.0) < 0.25

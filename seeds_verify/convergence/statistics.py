@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 DEFAULT_TOLERANCE = 0.25
+RESOLVED_SE = 2.0  # a mean error is resolved from zero when it exceeds 2 standard errors
+MAX_CI_WIDTH = 2.0  # widest 95 % interval that still discriminates between orders 1, 2, 3
 CURVATURE = 0.25
 CONFIDENCE = 0.95
 
@@ -156,9 +158,6 @@ def bootstrap_order(step_sizes, per_sample_errors, *, replicates: int = 1000, se
         raise ValueError(f"replicates must be an int >= 10, got {replicates!r}")
     reduce_ = statistic if statistic is not None else (lambda m: m)
     mean = reduce_(e.mean(axis=0))
-    first, last = fit_range(h, mean, floor)
-    sl = slice(first, last + 1)
-    slope, intercept = fit_slope(h[sl], mean[sl])
     rng = np.random.default_rng(seed)
     # Replicates in blocks: memory stays at block·samples·steps whatever ``replicates`` is.
     boot = np.empty((replicates, h.size))
@@ -167,6 +166,13 @@ def bootstrap_order(step_sizes, per_sample_errors, *, replicates: int = 1000, se
         stop = min(replicates, start + block)
         idx = rng.integers(0, e.shape[0], size=(stop - start, e.shape[0]))
         boot[start:stop] = reduce_(e[idx].mean(axis=1))
+    # Sampling noise floor: a point whose error is not RESOLVED_SE bootstrap standard errors
+    # above zero measures the noise, not the scheme, and is dropped like a rounding-floor point
+    # (this matters for Monte Carlo weak errors, which reach the noise quickly).
+    resolved = mean > RESOLVED_SE * boot.std(axis=0)
+    first, last = fit_range(h, np.where(resolved, mean, 0.0), floor)
+    sl = slice(first, last + 1)
+    slope, intercept = fit_slope(h[sl], mean[sl])
     with np.errstate(divide="ignore", invalid="ignore"):
         boot_slopes, _ = fit_slope(h[sl], boot[:, sl])
     q = (1.0 - CONFIDENCE) / 2.0
@@ -206,9 +212,6 @@ def regression_order(step_sizes, errors, *, floor: float = 0.0) -> OrderFit:
         half = 0.0
     return OrderFit(float(slope), float(math.exp(intercept)), float(slope - half), float(slope + half),
                     (first, last), "regression", tuple(map(float, e)), tuple(map(float, e)))
-
-
-MAX_CI_WIDTH = 2.0  # widest 95 % interval that still discriminates between orders 1, 2, 3
 
 
 def order_consistent(fit: OrderFit, expected: float, tolerance: float = DEFAULT_TOLERANCE) -> bool:
