@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", type=_comma(SCHEDULES), default=("vp_linear", "edm"),
                    help="comma list of schedules (default vp_linear,edm)")
     p.add_argument("--regime", choices=("strong", "weak", "deterministic", "all"), default="all")
-    p.add_argument("--steps", type=_steps, default=None, help="comma list (default 4,...,256; quick 16,...,128)")
+    p.add_argument("--steps", type=_steps, default=None, help="comma list (default 4,...,256; quick 16,...,256)")
     p.add_argument("--paths", type=_positive_int, default=None, help="samples (default 1000; quick 200)")
     p.add_argument("--seed", type=_int, default=0)
     p.add_argument("--device", default="cpu")
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=_tolerance, default=None,
                    help="widening of the order interval (default 0.25, see statistics.py)")
     p.add_argument("--out", default="reports", help="output folder (default reports)")
-    p.add_argument("--quick", action="store_true", help="smoke study: steps 16..128, 200 paths")
+    p.add_argument("--quick", action="store_true", help="smoke study: steps 16..256, 200 paths")
     p.add_argument("--report", action=argparse.BooleanOptionalAction, default=None,
                    help="build the PDF report with seeds_verify.report afterwards")
     p.add_argument("--mutations", action=argparse.BooleanOptionalAction, default=True,
