@@ -95,6 +95,9 @@ def test_nonlinear_problem_reports_its_reference():
     assert strong["reference_error"] > 0 and isinstance(strong["reference_adequate"], bool)
     assert strong["reference_adequate"] == (strong["reference_error"] < min(strong["errors"]) / 10)
     weak = measure("weak", "seeds1", "data", **kw)
-    assert weak["ci_method"] == "bootstrap" and len(weak["errors"]) == 3
+    assert len(weak["errors"]) == 3 and weak["reference"] == strong["reference"]
+    # With 32 paths the Monte Carlo weak errors are not resolved from their sampling noise:
+    # the engine must say so rather than fit the noise.
+    assert weak["ci_method"] is None and "noise" in weak["note"] and weak["passed"] is False
     det = measure("deterministic", "seeds2", "data", **kw)
     assert det["reference"].startswith("solve_ivp") and det["passed"], det

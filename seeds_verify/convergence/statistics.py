@@ -108,7 +108,7 @@ def fit_range(step_sizes, errors, floor: float = 0.0) -> tuple[int, int]:
     while last >= 0 and not (np.isfinite(e[last]) and e[last] > floor):
         last -= 1
     if last < 1:
-        raise ValueError("fewer than two errors above the rounding floor: no order can be fitted")
+        raise ValueError("fewer than two errors above the rounding and sampling-noise floor: no order can be fitted")
     with np.errstate(divide="ignore", invalid="ignore"):
         local = np.diff(np.log(e[: last + 1])) / np.diff(np.log(h[: last + 1]))
     finest = local[-1]
@@ -166,10 +166,13 @@ def bootstrap_order(step_sizes, per_sample_errors, *, replicates: int = 1000, se
         stop = min(replicates, start + block)
         idx = rng.integers(0, e.shape[0], size=(stop - start, e.shape[0]))
         boot[start:stop] = reduce_(e[idx].mean(axis=1))
-    # Sampling noise floor: a point whose error is not RESOLVED_SE bootstrap standard errors
-    # above zero measures the noise, not the scheme, and is dropped like a rounding-floor point
-    # (this matters for Monte Carlo weak errors, which reach the noise quickly).
-    resolved = mean > RESOLVED_SE * boot.std(axis=0)
+    # Sampling noise floor: a point whose error does not exceed RESOLVED_SE times the same
+    # statistic of the per-component standard errors measures the noise, not the scheme, and is
+    # dropped like a rounding-floor point. (For a norm-like statistic such as Σ_j |mean_j|, pure
+    # noise gives about 0.8 Σ_j se_j, so the standard errors must go through the statistic too;
+    # this matters for Monte Carlo weak errors, which reach the noise quickly.)
+    se = e.std(axis=0, ddof=1) / math.sqrt(e.shape[0])
+    resolved = mean > RESOLVED_SE * reduce_(se)
     first, last = fit_range(h, np.where(resolved, mean, 0.0), floor)
     sl = slice(first, last + 1)
     slope, intercept = fit_slope(h[sl], mean[sl])
