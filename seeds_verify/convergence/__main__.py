@@ -227,8 +227,9 @@ def main(argv=None) -> int:
             "seed": config.seed, "versions": _versions(), "device": config.device, "dtype": args.dtype,
             "wall_time_s": wall, "tolerance": config.tolerance, "paths": config.paths,
             "steps": list(config.steps), "bootstrap_replicates": config.replicates,
-            "fit_rule": "finest three points, extended coarser while each local slope is within 0.25 of "
-                        "the finest local slope; pass when ci_high + tolerance >= declared order",
+            "fit_rule": "finest three resolved points, extended coarser while each local slope is within "
+                        "0.25 of the finest local slope; pass when ci_high + tolerance >= declared order "
+                        "and the interval is at most 2 orders wide",
             "exactness": result["exactness"]}
     summary = [{k: m[k] for k in ("mutant", "description", "regimes", "caught")}
                for m in result["mutations"]]
