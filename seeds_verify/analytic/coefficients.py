@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import sympy as sp
 
 from .algebra import assert_zero, require
-from .exact import FORMS, alpha, exact_step
+from .exact import _check_form, alpha, exact_step
 from .noise import noise_factor_symbolic
 from .phi import phi_of
 from .symbols import alpha_c, alpha_s, as_sympy, eta, h, lam, lam_s, lam_t, sigma_c, sigma_s, u
@@ -52,12 +52,6 @@ __all__ = [
     "check_moment_form",
     "check_math5_kernel_identity",
 ]
-
-
-def _check_form(form: str) -> str:
-    if form not in FORMS:
-        raise ValueError(f"form must be one of {FORMS}, got {form!r}")
-    return form
 
 
 # Relations of MATH §1 at the two points of a stage: σ = α e^{−λ}.

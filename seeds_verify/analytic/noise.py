@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import sympy as sp
 
 from .algebra import assert_zero, require
-from .exact import FORMS, alpha, exact_step
+from .exact import _check_form, alpha, exact_step
 from .symbols import as_sympy, c, eta, h, lam, lam_s, lam_t, u
 
 __all__ = [
@@ -41,12 +41,6 @@ __all__ = [
     "check_noise_factor",
     "check_swapped_noise_factor",
 ]
-
-
-def _check_form(form: str) -> str:
-    if form not in FORMS:
-        raise ValueError(f"form must be one of {FORMS}, got {form!r}")
-    return form
 
 
 def _fractions(fractions: Sequence[Any]) -> tuple:
