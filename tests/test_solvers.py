@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from seeds_verify import coefficients as C
+from seeds_verify.convergence.mutants import SwappedNoiseCorrelation
 from seeds_verify.noise import BrownianPath, GaussianNoise
 from seeds_verify.schedules import get_schedule
 from seeds_verify.solvers import (SEEDS1, SEEDS2, SEEDS3, DDPMAncestral, DiffusionModel,
@@ -70,21 +70,9 @@ def test_point_mass_data_form_is_exact_on_one_path(solver, schedule_name):
         assert (r - results[-1]).abs().max() <= 1e-10 * scale
 
 
-class SwappedSEEDS2(SEEDS2):
-    """SEEDS-2 whose end-point noise coefficients use c where 1 − c belongs (MATH §7 warning)."""
-
-    def coefficients(self, lam, schedule, eta, form):
-        coeffs = super().coefficients(lam, schedule, eta, form)
-        h = np.diff(lam)
-        swapped = C.noise_factor([1.0 - self.r, 1.0], h, eta, form)  # roles of c and 1 − c exchanged
-        sigma_t = np.asarray(schedule.sigma_of_lam(lam[1:]))
-        coeffs.noise[:, 1, :] = sigma_t[:, None] * swapped[:, 1, :]
-        return coeffs
-
-
 def test_swapped_noise_keeps_variances_but_breaks_the_path():
     schedule = get_schedule("edm")
-    right, wrong = SEEDS2(1 / 3), SwappedSEEDS2(1 / 3)
+    right, wrong = SEEDS2(1 / 3), SwappedNoiseCorrelation(1 / 3)
     lam = np.linspace(LAM0, LAM1, 5)
     cr = right.coefficients(lam, schedule, 1.0, "data").noise
     cw = wrong.coefficients(lam, schedule, 1.0, "data").noise
@@ -94,7 +82,7 @@ def test_swapped_noise_keeps_variances_but_breaks_the_path():
     spread = max((r - results[-1]).abs().max().item() for r in results[:-1])
     assert spread > 1e-3 * results[-1].abs().max().item()
     # at c = 1/2 the swap changes nothing
-    half = multi_grid_results(SwappedSEEDS2(0.5), schedule)
+    half = multi_grid_results(SwappedNoiseCorrelation(0.5), schedule)
     assert max((r - half[-1]).abs().max().item() for r in half[:-1]) <= 1e-10 * half[-1].abs().max()
 
 
