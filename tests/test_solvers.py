@@ -8,25 +8,13 @@ import torch
 
 from seeds_verify.convergence.mutants import SwappedNoiseCorrelation
 from seeds_verify.noise import BrownianPath, GaussianNoise
+from seeds_verify.problems import GaussianProblem
 from seeds_verify.schedules import get_schedule
 from seeds_verify.solvers import (SEEDS1, SEEDS2, SEEDS3, DDPMAncestral, DiffusionModel,
                                   EulerMaruyama, make_solver)
 
 LAM0, LAM1 = -3.0, 4.0
 X0 = torch.tensor([1.5, -0.7], dtype=torch.float64)
-
-
-class GaussianData:
-    """D for N(μ, Σ) data (MATH §8), α = 1 convention, wrapped for any schedule."""
-
-    def __init__(self, mu, cov):
-        self.mu = torch.as_tensor(mu, dtype=torch.float64)
-        self.cov = torch.as_tensor(cov, dtype=torch.float64)
-
-    def denoiser(self, x, sigma):
-        s = float(sigma.reshape(-1)[0]) if isinstance(sigma, torch.Tensor) else float(sigma)
-        gain = self.cov @ torch.linalg.inv(self.cov + s * s * torch.eye(self.mu.numel(), dtype=torch.float64))
-        return (self.mu + (x.double() - self.mu) @ gain.T).to(x.dtype)
 
 
 def point_mass_model(schedule):
@@ -94,7 +82,7 @@ def test_gaussian_data_final_marginal_within_five_standard_errors(solver, predic
     """MATH §8: started from the exact p_T, the samples at λ_end follow N(α μ, α²(Σ + σ̃² I))."""
     schedule = get_schedule("vp_linear")
     mu, cov = [1.0, -2.0], [[1.0, 0.6], [0.6, 0.5]]
-    data = GaussianData(mu, cov)
+    data = GaussianProblem(mu, cov)
     model = DiffusionModel(data.denoiser, "denoiser", schedule)
     n = 20000
     x = exact_start(schedule, n, seed=3, cov=cov, mu=mu)
@@ -115,7 +103,7 @@ def test_gaussian_data_final_marginal_within_five_standard_errors(solver, predic
 
 def test_eta_zero_is_deterministic_and_draws_no_noise():
     schedule = get_schedule("edm")
-    data = GaussianData([0.5, 0.0], [[1.0, 0.0], [0.0, 2.0]])
+    data = GaussianProblem([0.5, 0.0], [[1.0, 0.0], [0.0, 2.0]])
     model = DiffusionModel(data.denoiser, "denoiser", schedule)
     x = exact_start(schedule, 4, seed=1, mu=[0.5, 0.0])
 
@@ -130,7 +118,7 @@ def test_eta_zero_is_deterministic_and_draws_no_noise():
 
 def test_em_data_and_noise_forms_agree():
     schedule = get_schedule("vp_linear")
-    data = GaussianData([0.5, 0.0], [[1.0, 0.3], [0.3, 2.0]])
+    data = GaussianProblem([0.5, 0.0], [[1.0, 0.3], [0.3, 2.0]])
     model = DiffusionModel(data.denoiser, "denoiser", schedule)
     x = exact_start(schedule, 6, seed=2, mu=[0.5, 0.0])
     lam = np.linspace(LAM0, LAM1, 40)
@@ -142,7 +130,7 @@ def test_em_data_and_noise_forms_agree():
 
 def test_ddpm_at_eta_one_is_seeds1_data_form():
     schedule = get_schedule("vp_linear")
-    data = GaussianData([0.5, 0.0], [[1.0, 0.3], [0.3, 2.0]])
+    data = GaussianProblem([0.5, 0.0], [[1.0, 0.3], [0.3, 2.0]])
     model = DiffusionModel(data.denoiser, "denoiser", schedule)
     x = exact_start(schedule, 6, seed=2, mu=[0.5, 0.0])
     lam = np.linspace(LAM0, LAM1, 25)
@@ -212,7 +200,7 @@ def test_bad_input_names_the_argument():
 def test_model_wrapper_parametrisations_agree(kind):
     """A denoiser, and the same model as ε-, x0- or v-prediction, give the same D and ε̂ (MATH §2)."""
     schedule = get_schedule("vp_linear")
-    data = GaussianData([0.5, -1.0], [[1.0, 0.2], [0.2, 0.4]])
+    data = GaussianProblem([0.5, -1.0], [[1.0, 0.2], [0.2, 0.4]])
 
     def as_kind(x, t):
         t0 = float(t[0])
