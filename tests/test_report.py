@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -128,6 +130,11 @@ def test_report_pages_and_text(built):
     width, height = (float(v) for v in reader.pages[0].mediabox[2:])
     assert abs(width - 595.4) < 1.0 and abs(height - 841.7) < 1.0  # A4 in points
     assert not list(out.glob(".*tmp"))
+    # Written like any open(): mode 0o666 & ~umask (not the 0o600 of a bare mkstemp).
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for written in [path, *pngs]:
+        assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask, written.name
 
 
 def test_summary_rows_colour_the_failing_record(tmp_path):

@@ -11,25 +11,7 @@ import numpy as np
 __all__ = ["plot_records", "atomic_write_bytes"]
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``:
-    readers (and an interrupted run) see the old file or the new one, never half of one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with_suppress_remove(tmp)
-        raise
-
-
-def with_suppress_remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
+from ..files import atomic_write_bytes  # re-exported: __main__ imports it from here
 
 
 def _group(records):

@@ -15,18 +15,22 @@
 7. quality against NFE — only when ``benchmarks/results/quality*.json`` exists.
 
 Only matplotlib is needed (no LaTeX). Fonts are embedded as TrueType, so the text can be searched
-and extracted. The PDF and the PNGs are written to temporary files in ``out_dir`` and moved into
-place only when every page has been drawn: an interrupted build leaves the previous report (or
-nothing) behind, never a truncated file. The output is deterministic for a given results file.
+and extracted. The PDF and the PNGs are drawn in memory and written only when every page has been
+drawn, each with ``seeds_verify.files.atomic_write_bytes`` (temporary file + ``os.replace``, ordinary
+permissions): an interrupted build leaves the previous report (or nothing) behind, never a
+truncated file. The output is deterministic for a given results file.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import time
 from pathlib import Path
 from typing import Any, Iterator
+
+from ..files import atomic_write_bytes
 
 __all__ = ["build_report", "report_sections", "DEFAULT_PDF_NAME", "DEFAULT_BENCHMARKS_DIR"]
 
@@ -106,9 +110,8 @@ def build_report(out_dir: str | os.PathLike, *, pdf_name: str = DEFAULT_PDF_NAME
     from .. import __version__
 
     target = out / pdf_name
-    tag = f"{os.getpid()}.tmp"
-    tmp_pdf = out / f".{pdf_name}.{tag}"
-    pngs: list[tuple[Path, Path]] = []  # (temporary, final)
+    pdf_buffer = io.BytesIO()
+    pngs: list[tuple[Path, bytes]] = []  # (final path, content)
     started = time.perf_counter()
     # The PDF backend's font subsetter warns about the timestamps inside the bundled fonts.
     font_log = logging.getLogger("fontTools")
@@ -118,7 +121,7 @@ def build_report(out_dir: str | os.PathLike, *, pdf_name: str = DEFAULT_PDF_NAME
         with report_style():
             metadata = {"Title": "SEEDS verification report", "Creator": f"seeds_verify {__version__}",
                         "CreationDate": None}
-            with PdfPages(tmp_pdf, metadata=metadata) as pdf:
+            with PdfPages(pdf_buffer, metadata=metadata) as pdf:
                 slugs: set[str] = set()
                 clock = time.perf_counter()
                 for number, page in enumerate(report_sections(results, quick=quick, benchmarks_dir=bench), 1):
@@ -129,25 +132,20 @@ def build_report(out_dir: str | os.PathLike, *, pdf_name: str = DEFAULT_PDF_NAME
                     page.figure.text(0.5, 0.018, f"seeds_verify {__version__} · verification report · page {number}",
                                      ha="center", fontsize=6, color=MUTED_COLOUR)
                     pdf.savefig(page.figure)
-                    final_png = out / f"report_{slug}.png"
-                    tmp_png = out / f".report_{slug}.png.{tag}"
-                    pngs.append((tmp_png, final_png))
-                    page.figure.savefig(tmp_png, format="png", dpi=PNG_DPI)
+                    png = io.BytesIO()
+                    page.figure.savefig(png, format="png", dpi=PNG_DPI)
+                    pngs.append((out / f"report_{slug}.png", png.getvalue()))
                     page.figure.clear()
                     now = time.perf_counter()
                     _log.info("page %d (%s): %.1f s", number, slug, now - clock)
                     clock = now
-        for tmp_png, final_png in pngs:
-            os.replace(tmp_png, final_png)
-        os.replace(tmp_pdf, target)
-    except BaseException:
-        _remove(tmp_pdf)
-        for tmp_png, _ in pngs:
-            _remove(tmp_png)
-        raise
     finally:
         font_log.setLevel(font_level)
-    keep = {final.name for _, final in pngs}
+    # Every page is drawn: only now is anything in out_dir replaced (the PDF last).
+    for final_png, content in pngs:
+        atomic_write_bytes(final_png, content)
+    atomic_write_bytes(target, pdf_buffer.getvalue())
+    keep = {final.name for final, _ in pngs}
     for stale in out.glob("report_*.png"):
         if stale.name not in keep:
             _remove(stale)
