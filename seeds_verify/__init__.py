@@ -10,13 +10,15 @@ Importing this package does not run sympy.
 
 __version__ = "0.1.0"
 
-__all__ = ["sample_seeds_1", "sample_seeds_2", "sample_seeds_3", "check_sampler", "__version__"]
+__all__ = ["sample_seeds_1", "sample_seeds_2", "sample_seeds_3", "check_sampler", "verify_sampler",
+           "__version__"]
 
 _LAZY = {
     "sample_seeds_1": "seeds_verify.samplers",
     "sample_seeds_2": "seeds_verify.samplers",
     "sample_seeds_3": "seeds_verify.samplers",
     "check_sampler": "seeds_verify.convergence",
+    "verify_sampler": "seeds_verify.convergence",
 }
 
 
@@ -29,3 +31,8 @@ def __getattr__(name):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'seeds_verify' has no attribute {name!r}")
+
+
+def __dir__():
+    # The lazy re-exports are listed before their first use (tab completion, dir()).
+    return sorted(set(globals()) | set(__all__))

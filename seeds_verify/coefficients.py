@@ -224,17 +224,19 @@ def weight_exponent(form: str, eta: float) -> float:
 def noise_factor(fractions: Sequence[float], h, eta: float, form: str) -> np.ndarray:
     """Lower-triangular factor F with N_i = σ_i Σ_{j≤i} F_ij z_j (MATH §7).
 
-    ``fractions`` are the points c_1 < … < c_m (end point included) and segment j is
+    ``fractions`` are the points c_1 ≤ … ≤ c_m (end point included) and segment j is
     [c_{j−1}h, c_j h] with c_0 = 0; z_j is the normalised weighted increment over segment j
     with weight exponent k = ``weight_exponent(form, eta)``. Each entry depends on both c_i and
     c_j: F_ij = sqrt(2η Δ_j h φ_1(−2kΔ_j h)) · e^{−k(c_i − c_j)h}, Δ_j = c_j − c_{j−1}.
     Squared, this is e^{−2η(c_i−c_j)h} − e^{−2η(c_i−c_{j−1})h} (data) and
-    η(e^{2(c_i−c_{j−1})h} − e^{2(c_i−c_j)h}) (noise), as in MATH §7. ``h`` may be a float or a
-    1-D array; the result has shape (..., m, m).
+    η(e^{2(c_i−c_{j−1})h} − e^{2(c_i−c_j)h}) (noise), as in MATH §7. Two equal consecutive
+    fractions give a segment of zero length, whose column is exactly 0 (Δ_j = 0). ``h`` may be
+    a float or a 1-D array; the result has shape (..., m, m).
     """
     c = np.asarray(fractions, dtype=np.float64)
-    if c.ndim != 1 or c.size == 0 or np.any(np.diff(c) <= 0) or c[0] <= 0 or c[-1] > 1:
-        raise ValueError(f"fractions must be increasing in (0, 1], got {list(fractions)}")
+    if c.ndim != 1 or c.size == 0 or not np.all(np.isfinite(c)) or np.any(np.diff(c) < 0) \
+            or c[0] <= 0 or c[-1] > 1:
+        raise ValueError(f"fractions must be non-decreasing in (0, 1], got {list(fractions)}")
     k = weight_exponent(form, eta)
     h_arr = np.asarray(h, dtype=np.float64)[..., None]
     delta = np.diff(np.concatenate([[0.0], c]))  # (m,)

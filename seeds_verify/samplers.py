@@ -3,11 +3,12 @@
 ``model(x, sigma * s_in, **extra_args)`` returns the denoised x_0 for x = x_0 + σ ε (α = 1);
 ``sigmas`` is decreasing and may end in 0, in which case the last step returns the denoised
 value. The half log-SNR is λ = −log σ. ``noise_sampler(sigma_a, sigma_b)`` returns a
-standard-normal tensor shaped like x; it is called once per sub-interval between consecutive
-stage points, in order, with those end points, and its value is read as the normalised weighted
-increment z_k(λ(σ_a), λ(σ_b)) of MATH §4 with k = η (``prediction="data"``) or k = −1
-(``prediction="noise"``). Without a ``noise_sampler``, fresh ``torch.randn_like`` draws are used
-(reproducible under ``torch.manual_seed``). With η = 0 or ``s_noise = 0`` no noise is drawn.
+standard-normal tensor shaped like x; it is called once per sub-interval of positive length
+between consecutive stage points (never with σ_a = σ_b), in order, with those end points, and
+its value is read as the normalised weighted increment z_k(λ(σ_a), λ(σ_b)) of MATH §4 with
+k = η (``prediction="data"``) or k = −1 (``prediction="noise"``). Without a
+``noise_sampler``, fresh ``torch.randn_like`` draws are used (reproducible under
+``torch.manual_seed``). With η = 0 or ``s_noise = 0`` no noise is drawn.
 
 Half-precision inputs are computed in float32 and returned in their own dtype.
 """
@@ -15,7 +16,7 @@ Half-precision inputs are computed in float32 and returned in their own dtype.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable, Literal, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -29,6 +30,18 @@ __all__ = ["sample_seeds_1", "sample_seeds_2", "sample_seeds_3", "run_karras_sam
 
 # k-diffusion convention: α = 1, σ = e^{−λ}, which is the EDM schedule seen in λ.
 _UNIT_ALPHA = EDM()
+
+#: ``model(x, sigma * s_in, **extra_args)`` returning the denoised x_0, shaped like x.
+Denoiser = Callable[..., torch.Tensor]
+#: ``noise_sampler(sigma_a, sigma_b)`` returning a standard-normal tensor shaped like x.
+NoiseSampler = Callable[[float, float], torch.Tensor]
+#: ``callback(info)`` with info keys "x", "i", "sigma", "sigma_hat", "denoised" (k-diffusion).
+Callback = Callable[[dict[str, Any]], Any]
+#: A decreasing 1-D tensor, array or sequence of noise levels, optionally ending in 0.
+Sigmas = Union[torch.Tensor, np.ndarray, Sequence[float]]
+Prediction = Literal["data", "noise"]
+SEEDS2SolverType = Literal["phi_1", "phi_2"]
+SEEDS3SolverType = Literal["3a", "3b"]
 
 
 def _check_sigmas(sigmas, x: torch.Tensor) -> tuple[np.ndarray, bool]:
@@ -82,9 +95,12 @@ class _KarrasModel:
         return self.data(x, lam) if form == "data" else self.noise(x, lam)
 
 
-def run_karras_sampler(solver: Solver, model, x, sigmas, *, extra_args=None, callback=None,
-                       disable=None, eta=1.0, s_noise=1.0, noise_sampler=None,
-                       prediction="data") -> torch.Tensor:
+def run_karras_sampler(solver: Solver, model: Denoiser, x: torch.Tensor, sigmas: Sigmas, *,
+                       extra_args: Optional[dict[str, Any]] = None,
+                       callback: Optional[Callback] = None, disable: Optional[bool] = None,
+                       eta: float = 1.0, s_noise: float = 1.0,
+                       noise_sampler: Optional[NoiseSampler] = None,
+                       prediction: Prediction = "data") -> torch.Tensor:
     """Run any solver of :mod:`seeds_verify.solvers` in the k-diffusion convention."""
     if not callable(model):
         raise TypeError(f"model must be callable, got {type(model).__name__}")
@@ -126,28 +142,40 @@ def run_karras_sampler(solver: Solver, model, x, sigmas, *, extra_args=None, cal
     return x.to(out_dtype)
 
 
-def sample_seeds_1(model, x, sigmas, extra_args=None, callback=None, disable=None, eta=1.0,
-                   s_noise=1.0, noise_sampler=None, prediction="data"):
+def sample_seeds_1(model: Denoiser, x: torch.Tensor, sigmas: Sigmas,
+                   extra_args: Optional[dict[str, Any]] = None, callback: Optional[Callback] = None,
+                   disable: Optional[bool] = None, eta: float = 1.0, s_noise: float = 1.0,
+                   noise_sampler: Optional[NoiseSampler] = None,
+                   prediction: Prediction = "data") -> torch.Tensor:
     """SEEDS-1 (MATH §6) in the k-diffusion convention (see the module docstring)."""
     return run_karras_sampler(SEEDS1(), model, x, sigmas, extra_args=extra_args, callback=callback,
                               disable=disable, eta=eta, s_noise=s_noise, noise_sampler=noise_sampler,
                               prediction=prediction)
 
 
-def sample_seeds_2(model, x, sigmas, extra_args=None, callback=None, disable=None, eta=1.0,
-                   s_noise=1.0, noise_sampler=None, prediction="data", r=0.5, solver_type="phi_1"):
-    """SEEDS-2 with stage fraction ``r`` ∈ (0, 1), ``solver_type`` "phi_1" (2a) or "phi_2" (2b).
+def sample_seeds_2(model: Denoiser, x: torch.Tensor, sigmas: Sigmas,
+                   extra_args: Optional[dict[str, Any]] = None, callback: Optional[Callback] = None,
+                   disable: Optional[bool] = None, eta: float = 1.0, s_noise: float = 1.0,
+                   noise_sampler: Optional[NoiseSampler] = None, prediction: Prediction = "data",
+                   r: float = 0.5, solver_type: SEEDS2SolverType = "phi_1") -> torch.Tensor:
+    """SEEDS-2 with stage fraction ``r`` ∈ (0, 1], ``solver_type`` "phi_1" (2a) or "phi_2" (2b).
 
-    MATH §6; noise coefficients for any r from MATH §7. Two model calls per step.
+    MATH §6; noise coefficients for any r from MATH §7. Two model calls per step. With r = 1 the
+    stage is at the step's end point (``r=1, solver_type="phi_2"`` is the exponential Heun
+    scheme); the sub-interval from the stage to the end then has zero length, so
+    ``noise_sampler`` is called once per step instead of twice.
     """
     return run_karras_sampler(SEEDS2(r, solver_type), model, x, sigmas, extra_args=extra_args,
                               callback=callback, disable=disable, eta=eta, s_noise=s_noise,
                               noise_sampler=noise_sampler, prediction=prediction)
 
 
-def sample_seeds_3(model, x, sigmas, extra_args=None, callback=None, disable=None, eta=1.0,
-                   s_noise=1.0, noise_sampler=None, prediction="data", r_1=1 / 3, r_2=2 / 3,
-                   solver_type="3a"):
+def sample_seeds_3(model: Denoiser, x: torch.Tensor, sigmas: Sigmas,
+                   extra_args: Optional[dict[str, Any]] = None, callback: Optional[Callback] = None,
+                   disable: Optional[bool] = None, eta: float = 1.0, s_noise: float = 1.0,
+                   noise_sampler: Optional[NoiseSampler] = None, prediction: Prediction = "data",
+                   r_1: float = 1 / 3, r_2: float = 2 / 3,
+                   solver_type: SEEDS3SolverType = "3a") -> torch.Tensor:
     """SEEDS-3 with fractions 0 < ``r_1`` < ``r_2`` < 1, ``solver_type`` "3a" or "3b" (MATH §6).
 
     Three model calls per step.

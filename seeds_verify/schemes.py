@@ -1,12 +1,13 @@
 """The stage structure of every SEEDS scheme, as plain data (MATH §6).
 
-A SEEDS step from λ_s to λ_t = λ_s + h visits stage points λ_s + c_i h (0 < c_1 < … < c_m = 1,
-the last one is the end point). At each stage point the model term is the *polynomial
-interpolant* of the model output through some earlier evaluation nodes, integrated against the
-exact kernel of the variation-of-constants formula (MATH §4–§6). A scheme is therefore fully
-described by, for each stage: its fraction ``c``, which earlier evaluations (``nodes``) the
-interpolant goes through, and whether the kernel moments are *averaged* (the "phi_1"/2a
-simplification: ∫ K(v) vⁿ dv is replaced by (∫ K dv)·∫ vⁿ dv = (∫ K dv)/(n+1)).
+A SEEDS step from λ_s to λ_t = λ_s + h visits stage points λ_s + c_i h (0 < c_1 ≤ … ≤ c_m = 1,
+the last one is the end point; consecutive stages may share a point, as SEEDS-2 with r = 1
+does). At each stage point the model term is the *polynomial interpolant* of the model output
+through some earlier evaluation nodes, integrated against the exact kernel of the
+variation-of-constants formula (MATH §4–§6). A scheme is therefore fully described by, for each
+stage: its fraction ``c``, which earlier evaluations (``nodes``) the interpolant goes through,
+and whether the kernel moments are *averaged* (the "phi_1"/2a simplification: ∫ K(v) vⁿ dv is
+replaced by (∫ K dv)·∫ vⁿ dv = (∫ K dv)/(n+1)).
 
 This module holds no numbers of its own: the symbolic module (``seeds_verify.analytic``)
 derives every coefficient from these specifications for symbolic fractions, the numeric module
@@ -28,7 +29,12 @@ __all__ = [
     "seeds3_spec",
     "SEEDS2_VARIANTS",
     "SEEDS3_VARIANTS",
+    "REGIMES",
 ]
+
+# The three regimes in which a scheme declares and is measured an order (MATH §9): strong
+# (pathwise, η > 0), weak (moments, η > 0) and deterministic (η = 0, the probability-flow ODE).
+REGIMES = ("strong", "weak", "deterministic")
 
 SEEDS2_VARIANTS = ("phi_1", "phi_2")
 SEEDS3_VARIANTS = ("3a", "3b")
@@ -73,7 +79,7 @@ class SchemeSpec:
 
     @property
     def fractions(self) -> tuple:
-        """Stage fractions c_1 < … < c_m = 1 (the end point included)."""
+        """Stage fractions c_1 ≤ … ≤ c_m = 1 (the end point included)."""
         return tuple(s.fraction for s in self.stages)
 
     @property
@@ -82,12 +88,16 @@ class SchemeSpec:
         return len(self.stages)
 
 
-def _check_fraction(value: Any, name: str) -> None:
+def _check_fraction(value: Any, name: str, *, allow_one: bool = False) -> None:
+    """Numeric fractions must lie in (0, 1), or in (0, 1] with ``allow_one`` (NaN is rejected)."""
     if isinstance(value, bool) or not isinstance(value, (Real,)) and not hasattr(value, "free_symbols"):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if isinstance(value, Real):
-        if not (0.0 < float(value) < 1.0):
-            raise ValueError(f"{name} must lie in (0, 1), got {value!r}")
+        v = float(value)
+        inside = 0.0 < v <= 1.0 if allow_one else 0.0 < v < 1.0
+        if not inside:
+            interval = "(0, 1]" if allow_one else "(0, 1)"
+            raise ValueError(f"{name} must lie in {interval}, got {value!r}")
 
 
 def seeds1_spec() -> SchemeSpec:
@@ -96,12 +106,14 @@ def seeds1_spec() -> SchemeSpec:
 
 
 def seeds2_spec(r: Any = 0.5, variant: str = "phi_1") -> SchemeSpec:
-    """SEEDS-2 with stage fraction ``r`` (MATH §6).
+    """SEEDS-2 with stage fraction ``r`` ∈ (0, 1] (MATH §6).
 
     Stage 1 at c = r: model frozen at the start. End point: the line through the model at
     λ_s and at the stage, integrated exactly ("phi_2", 2b) or with averaged moments ("phi_1", 2a).
+    With r = 1 the stage is a full SEEDS-1 step to λ_t (with "phi_2": the exponential Heun
+    scheme); the sub-interval [λ_s + r h, λ_t] then has zero length and carries no noise (MATH §7).
     """
-    _check_fraction(r, "r")
+    _check_fraction(r, "r", allow_one=True)
     if variant not in SEEDS2_VARIANTS:
         raise ValueError(f"solver_type (variant) must be one of {SEEDS2_VARIANTS}, got {variant!r}")
     stages = (Stage(r, (0,)), Stage(1, (0, 1), averaged=(variant == "phi_1")))

@@ -144,12 +144,8 @@ def symbolic_weights(name: str, form: str):
     return stage_weights_by_integration(form, frac, nodes, averaged)
 
 
-@settings(deadline=None, max_examples=12, derandomize=True)
-@given(name=st.sampled_from(sorted(STAGES)), form=forms, hv=steps, cv=fracs, ev=etas,
-       c2v=st.floats(0.05, 0.6), gap=st.floats(0.05, 0.35))
-def test_stage_kernel_weights_match(name, form, hv, cv, ev, c2v, gap):
+def check_stage_weights(name, form, hv, cv, ev, c2v=0.3, c3v=0.7):
     frac, nodes, averaged = STAGES[name]
-    c3v = min(c2v + gap, 0.95)
     values = {h: hv, eta: ev, c: cv, c2: c2v, c3: c3v}
     point = {k: exact(v) for k, v in values.items()}
     frac_v = float(sp.sympify(frac).subs(point))
@@ -165,6 +161,13 @@ def test_stage_kernel_weights_match(name, form, hv, cv, ev, c2v, gap):
     for j in range(len(node_v)):
         size = frac_v * hv * sum(mus[n] * abs(float(p[n, j])) for n in range(len(node_v)))
         assert abs(got[j] - want[j]) <= 8 * EPS * cond * size, (name, form, j, got[j], want[j])
+
+
+@settings(deadline=None, max_examples=12, derandomize=True)
+@given(name=st.sampled_from(sorted(STAGES)), form=forms, hv=steps, cv=fracs, ev=etas,
+       c2v=st.floats(0.05, 0.6), gap=st.floats(0.05, 0.35))
+def test_stage_kernel_weights_match(name, form, hv, cv, ev, c2v, gap):
+    check_stage_weights(name, form, hv, cv, ev, c2v, min(c2v + gap, 0.95))
 
 
 def test_stage_kernel_weights_vectorised_in_h():
@@ -209,11 +212,7 @@ def symbolic_factor(kind: str, form: str):
     return noise_factor_symbolic((c, 1) if kind == "seeds2" else (c2, c3, 1), form)
 
 
-@settings(deadline=None, max_examples=25, derandomize=True)
-@given(kind=st.sampled_from(["seeds2", "seeds3"]), form=forms, hv=steps, ev=etas, cv=fracs,
-       c2v=st.floats(0.05, 0.6), gap=st.floats(0.05, 0.35))
-def test_noise_factor_matches(kind, form, hv, ev, cv, c2v, gap):
-    c3v = min(c2v + gap, 0.95)
+def check_noise_factor(kind, form, hv, ev, cv, c2v=0.3, c3v=0.7):
     fractions = [cv, 1.0] if kind == "seeds2" else [c2v, c3v, 1.0]
     got = C.noise_factor(fractions, hv, ev, form)
     sym = symbolic_factor(kind, form)
@@ -230,3 +229,29 @@ def test_noise_factor_matches(kind, form, hv, ev, cv, c2v, gap):
                 continue
             argument = 2 * k * hv * (fractions[i] - (fractions[j - 1] if j else 0.0))
             assert ulps(float(got[i, j]), ref) <= 8 + 2 * argument, (kind, form, i, j, got[i, j], ref)
+
+
+@settings(deadline=None, max_examples=25, derandomize=True)
+@given(kind=st.sampled_from(["seeds2", "seeds3"]), form=forms, hv=steps, ev=etas, cv=fracs,
+       c2v=st.floats(0.05, 0.6), gap=st.floats(0.05, 0.35))
+def test_noise_factor_matches(kind, form, hv, ev, cv, c2v, gap):
+    check_noise_factor(kind, form, hv, ev, cv, c2v, min(c2v + gap, 0.95))
+
+
+# --------------------------------------------------------------------------------------------
+# SEEDS-2 at r = 1 (the stage at the end point; interpolation nodes 0 and 1)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["data", "noise"])
+@pytest.mark.parametrize("hv,ev", [(1e-6, 1.0), (0.05, 0.3), (0.7, 1.0), (3.0, 0.0)])
+def test_seeds2_coefficients_at_r_one_match(form, hv, ev):
+    """The symbolic SEEDS-2 coefficients at c = 1 against the float64 ones: the stage weight
+    (a SEEDS-1 step), both end-point variants, and the noise factor, whose second column (the
+    zero-length segment [λ_s + h, λ_t]) is exactly 0."""
+    for name in ("seeds2 stage", "seeds2 end 2a", "seeds2 end 2b"):
+        check_stage_weights(name, form, hv, 1.0, ev)
+    check_noise_factor("seeds2", form, hv, ev, 1.0)
+    got = C.noise_factor([1.0, 1.0], hv, ev, form)
+    assert np.all(np.isfinite(got)) and got[0, 1] == got[1, 1] == 0.0
+    assert got[1, 0] == got[0, 0]  # the end point sees the stage's whole increment

@@ -1,5 +1,6 @@
 """k-diffusion entry points: calling convention, noise-sampler contract, peer agreement, bad input."""
 
+import functools
 import math
 
 import numpy as np
@@ -81,7 +82,28 @@ def test_sample_seeds_2_agrees_with_the_public_comfy_formula(r, solver_type):
     assert torch.allclose(ours, ref, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("sampler,calls_per_step", [(sample_seeds_1, 1), (sample_seeds_2, 2), (sample_seeds_3, 3)])
+@pytest.mark.parametrize("solver_type", ["phi_1", "phi_2"])
+def test_sample_seeds_2_at_r_one_agrees_with_the_public_comfy_formula(solver_type):
+    """r = 1 (``r=1, solver_type="phi_2"`` is ComfyUI's exp_heun_2_x0): the formula's second
+    increment has coefficient sqrt(1 − e^0) = 0, and the sampler asks for one draw per step."""
+    x = 80.0 * torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    rec = Recorder((4, 2), seed=3)
+    ours = sample_seeds_2(gaussian_denoiser, x, SIGMAS, noise_sampler=rec, eta=1.0, s_noise=1.0,
+                          r=1, solver_type=solver_type, disable=True)
+    assert rec.calls == [(float(SIGMAS[i]), float(SIGMAS[i + 1])) for i in range(len(SIGMAS) - 1)]
+    # the formula's z_2 (coefficient 0) is fed zeros: only the recorded z_1 of each step matters
+    draws = [d for z in rec.draws for d in (z, torch.zeros_like(z))]
+    ref = comfy_style_seeds2(gaussian_denoiser, x, SIGMAS, draws, 1.0, 1.0, solver_type)
+    assert torch.allclose(ours, ref, rtol=1e-10, atol=1e-10)
+    deterministic = sample_seeds_2(gaussian_denoiser, x, SIGMAS, eta=0.0, r=1, solver_type=solver_type,
+                                   disable=True)
+    ref0 = comfy_style_seeds2(gaussian_denoiser, x, SIGMAS, [torch.zeros_like(x)] * 2 * len(SIGMAS),
+                              0.0, 1.0, solver_type)
+    assert torch.allclose(deterministic, ref0, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("sampler,calls_per_step", [(sample_seeds_1, 1), (sample_seeds_2, 2), (sample_seeds_3, 3),
+                                                    (functools.partial(sample_seeds_2, r=1), 1)])
 def test_noise_sampler_called_once_per_subinterval_in_order(sampler, calls_per_step):
     sig = torch.cat([SIGMAS, torch.zeros(1, dtype=torch.float64)])
     rec = Recorder((3, 2))
@@ -123,14 +145,16 @@ def test_extra_args_reach_the_model():
 @given(
     log_sigma_max=st.floats(-1.0, 4.5),
     gaps=st.lists(st.floats(1e-3, 2.0), min_size=1, max_size=5),
-    which=st.sampled_from(["1", "2a", "2b", "3a", "3b"]),
+    which=st.sampled_from(["1", "2a", "2b", "2a_r1", "2b_r1", "3a", "3b"]),
 )
 def test_probability_flow_is_exact_for_a_point_mass(log_sigma_max, gaps, which):
     """η = 0, data form, D ≡ x0: the exact ODE flow x_σ = x0 + (σ/σ_0)(x_σ0 − x0) is reproduced."""
     sig = torch.tensor(np.exp(log_sigma_max - np.concatenate([[0.0], np.cumsum(gaps)])), dtype=torch.float64)
     x = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * sig[0] + X0
     fn = {"1": lambda **k: sample_seeds_1(**k), "2a": lambda **k: sample_seeds_2(**k, solver_type="phi_1"),
-          "2b": lambda **k: sample_seeds_2(**k, solver_type="phi_2"), "3a": lambda **k: sample_seeds_3(**k),
+          "2b": lambda **k: sample_seeds_2(**k, solver_type="phi_2"),
+          "2a_r1": lambda **k: sample_seeds_2(**k, r=1, solver_type="phi_1"),
+          "2b_r1": lambda **k: sample_seeds_2(**k, r=1, solver_type="phi_2"), "3a": lambda **k: sample_seeds_3(**k),
           "3b": lambda **k: sample_seeds_3(**k, solver_type="3b")}[which]
     out = fn(model=point_mass, x=x, sigmas=sig, eta=0.0, disable=True)
     exact = X0 + (sig[-1] / sig[0]) * (x - X0)
@@ -149,7 +173,10 @@ def test_half_precision_is_returned_in_its_own_dtype():
     (dict(sigmas=torch.tensor([1.0])), ValueError, "sigmas"),
     (dict(eta=2.0), ValueError, "eta"),
     (dict(prediction="v"), ValueError, "prediction"),
-    (dict(r=0.0), ValueError, "r"),
+    (dict(r=0.0), ValueError, "r must lie in"),
+    (dict(r=1.0000001), ValueError, "r must lie in"),
+    (dict(r=-0.5), ValueError, "r must lie in"),
+    (dict(r=float("nan")), ValueError, "r must lie in"),
     (dict(r=1.5), ValueError, "r"),
     (dict(solver_type="phi_9"), ValueError, "solver_type"),
     (dict(x="not a tensor"), TypeError, "x"),

@@ -1,7 +1,7 @@
 """Pathwise-consistent noise inside one step: covariances and the triangular factor (MATH §4, §7).
 
 Put λ_s = 0 (every quantity below depends only on differences of λ once divided by the σ's)
-and let the step visit the points c_1 h < … < c_m h (c_m = 1: the end point). By MATH §4 the
+and let the step visit the points c_1 h ≤ … ≤ c_m h (c_m = 1: the end point). By MATH §4 the
 noise of the exact solution at point i is N_i = ∫_0^{c_i h} K_i(u) dW_u with the exact noise
 kernel K_i of :func:`seeds_verify.analytic.exact.exact_step`:
 
@@ -53,8 +53,9 @@ def _fractions(fractions: Sequence[Any]) -> tuple:
     if any(not (0 < f <= 1) for f in numeric):
         raise ValueError(f"fractions must lie in (0, 1], got {values}")
     for a, b in zip(values, values[1:]):
-        if a.is_number and b.is_number and not a < b:
-            raise ValueError(f"fractions must be increasing, got {values}")
+        # Equal neighbours are allowed: the segment between them has zero length (F column 0).
+        if a.is_number and b.is_number and not a <= b:
+            raise ValueError(f"fractions must be non-decreasing, got {values}")
     return values
 
 

@@ -70,6 +70,7 @@ import sympy as sp
 from sympy.polys.domains import QQ
 from sympy.polys.rings import ring
 
+from ..schemes import REGIMES
 from .coefficients import interpolation_matrix_symbolic, linear_factor_symbolic, stage_kernel
 from .exact import alpha, exact_step, sde_drift
 from .noise import noise_factor_symbolic, swapped_noise_factor_symbolic
@@ -78,7 +79,6 @@ from .symbols import alpha_c, alpha_s, eta, h, lam, sigma_c, sigma_s
 __all__ = ["OrderPrediction", "LocalErrorExpansion", "predicted_orders", "local_error_expansion",
            "linear_global_strong_error", "linear_global_second_moments", "REFERENCE_POINT", "REGIMES"]
 
-REGIMES = ("strong", "weak", "deterministic")
 #: where ``constant`` is evaluated (η is the regime's)
 REFERENCE_POINT = {"a": Fraction(1, 4), "b0": Fraction(1, 3), "b1": Fraction(1, 5), "b2": Fraction(1, 7), "x0": Fraction(1)}
 
@@ -393,6 +393,9 @@ def _normalised_noise(factor: sp.Matrix, fractions, form: str, order: int):
     for i in range(len(fractions)):
         for j in range(i + 1):
             low, delta = lows[j], fractions[j] - lows[j]
+            if delta == 0:  # a zero-length segment (e.g. SEEDS-2 at r = 1): F_ij = 0, no increment
+                out[i, j] = _Series.const(0, order)
+                continue
             lo, de = QQ(low.numerator, low.denominator), QQ(delta.numerator, delta.denominator)
             squared = _to_series(sp.expand(factor[i, j] ** 2), order + 1).divide_by_h()
             squared = squared.map(lambda p: p.exquo(2 * _ETA))
@@ -750,6 +753,8 @@ def _global_moments(spec, form, a, eta_value, lam_start, lam_end, steps, x_start
     cross = mp.mpf(0)
     for j in range(m):
         lo, hi = lows[j] * hv, fracs[j] * hv
+        if hi == lo:  # a zero-length segment carries no increment
+            continue
         norm = mp.sqrt(mp.quad(lambda t: mp.exp(2 * k * t), [lo, hi]))
         cross += s_end[j] * mp.sqrt(2 * ev) * mp.quad(lambda t: mp.exp(big_a * (hv - t) - t + k * t), [lo, hi]) / norm
     var_exact = 2 * ev * mp.quad(lambda t: mp.exp(2 * big_a * (hv - t) - 2 * t), [0, hv])

@@ -11,10 +11,9 @@ from tqdm.auto import trange
 
 from ..coefficients import check_form
 from ..noise import GaussianNoise
+from ..schemes import REGIMES
 
 __all__ = ["Solver", "check_eta", "check_lambdas", "working_dtype"]
-
-REGIMES = ("strong", "weak", "deterministic")
 
 
 def check_eta(eta) -> float:

@@ -9,7 +9,9 @@ interpolates) and gets every number from :mod:`seeds_verify.coefficients`. A sta
 
 with the linear factor L_i, the kernel weights ω_ij of the polynomial interpolant, and the
 lower-triangular noise factor of MATH §7 applied to the normalised weighted increments
-z_j = z_k(λ_{j−1}, λ_j) of the sub-intervals, all drawn from one noise source in order.
+z_j = z_k(λ_{j−1}, λ_j) of the sub-intervals, all drawn from one noise source in order. A
+sub-interval of zero length (two equal consecutive stage fractions, e.g. SEEDS-2 with r = 1)
+carries no noise: its column of the factor is 0 and the noise source is not called for it.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class ExponentialSolver(Solver):
         self.weak_order = spec.weak_order
         self.nfe_per_step = spec.nfe_per_step
         self._fractions = np.array([float(c) for c in spec.fractions])
+        # Sub-interval i runs from the previous stage point (λ_s for i = 0) to stage point i.
+        previous = np.concatenate([[0.0], self._fractions[:-1]])
+        self._empty_segments = tuple(bool(e) for e in self._fractions == previous)
         self._node_fractions = []
         for stage in spec.stages:
             self._node_fractions.append([0.0 if j == 0 else float(spec.stages[j - 1].fraction)
@@ -81,7 +86,10 @@ class ExponentialSolver(Solver):
         fr = self._fractions
         lam_s = lam[:-1]
         lam_pts = lam_s[:, None] + fr[None, :] * h[:, None]
-        lam_pts[:, -1] = lam[1:]  # the end point is the next grid value, not a rounded sum
+        # The end point, and any stage at c = 1 (SEEDS-2 with r = 1), is the next grid value,
+        # not a rounded sum.
+        lam_pts[:, -1] = lam[1:]
+        lam_pts[:, fr == 1.0] = lam[1:, None]
         alpha_s = np.asarray(schedule.alpha_of_lam(lam_s), dtype=np.float64)[:, None]
         sigma_s = np.asarray(schedule.sigma_of_lam(lam_s), dtype=np.float64)[:, None]
         alpha_c = np.asarray(schedule.alpha_of_lam(lam_pts), dtype=np.float64)
@@ -108,16 +116,20 @@ class ExponentialSolver(Solver):
         evals = [model.predict(x, lam_s[n], form)]
         z: list[torch.Tensor] = []
         out = x
+        empty = self._empty_segments
         for i, stage in enumerate(self.spec.stages):
             if draw:
                 a = lam_s[n] if i == 0 else lam_pts[n][i - 1]
-                z.append(noise(a, lam_pts[n][i], k))
+                # A zero-length sub-interval has no increment (and a k-diffusion noise_sampler
+                # would be asked for σ → σ): nothing is drawn, its coefficients are 0.
+                z.append(None if empty[i] else noise(a, lam_pts[n][i], k))
             out = x * linear[n][i]  # a fresh tensor: the in-place adds below touch nothing else
             for node, w in zip(stage.nodes, weights[i][n]):
                 out.add_(evals[node], alpha=w)
             if draw:
                 for j in range(i + 1):
-                    out.add_(z[j].to(x.dtype), alpha=s_noise * noise_f[n][i][j])
+                    if z[j] is not None:
+                        out.add_(z[j].to(x.dtype), alpha=s_noise * noise_f[n][i][j])
             if i + 1 < len(self.spec.stages):
                 evals.append(model.predict(out, lam_pts[n][i], form))
         return out, evals[0]
@@ -134,9 +146,11 @@ class SEEDS1(ExponentialSolver):
 
 
 class SEEDS2(ExponentialSolver):
-    """SEEDS-2 with stage fraction ``r`` and ``variant`` "phi_1" (2a) or "phi_2" (2b) (MATH §6).
+    """SEEDS-2 with stage fraction ``r`` ∈ (0, 1], ``variant`` "phi_1" (2a) or "phi_2" (2b) (MATH §6).
 
-    Deterministic order 2; for η > 0 strong order 1 (MATH §9) and weak order 2.
+    With r = 1 the stage lies at the end point (one noise draw per step; with "phi_2" this is
+    the exponential Heun scheme). Deterministic order 2; for η > 0 strong order 1 (MATH §9)
+    and weak order 2.
     """
 
     def __init__(self, r: float = 0.5, variant: str = "phi_1"):

@@ -21,10 +21,14 @@ from seeds_verify.analytic.symbols import c, c2, c3, eta, h, u
 
 
 @pytest.mark.parametrize("form", ["data", "noise"])
-@pytest.mark.parametrize("fractions", [(c, 1), (c2, c3, 1)])
+@pytest.mark.parametrize("fractions", [(c, 1), (c2, c3, 1), (1, 1)])
 def test_factor_reproduces_variances_and_covariances(form, fractions):
-    """(i) rows give the exact variances, (ii) pairs the exact covariances (symbolic fractions)."""
+    """(i) rows give the exact variances, (ii) pairs the exact covariances (symbolic fractions;
+    (1, 1) is SEEDS-2 at r = 1, whose second segment has zero length and a zero column)."""
     assert check_noise_factor(fractions, form)
+    if fractions == (1, 1):
+        factor = noise_factor_symbolic(fractions, form)
+        assert factor[0, 1] == factor[1, 1] == 0 and factor[1, 0] == factor[0, 0]
 
 
 @pytest.mark.parametrize("form", ["data", "noise"])

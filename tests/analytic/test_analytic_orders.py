@@ -254,7 +254,8 @@ def test_series_equals_direct_gaussian_algebra(case, form):
 def test_point_mass_is_exact_in_the_data_form():
     """MATH §8: with D constant (a = 0, b(λ) ≡ b_0) every SEEDS data-form step is exact."""
     zero = {sp.Symbol("a"): 0, sp.Symbol("b1"): 0, sp.Symbol("b2"): 0}
-    for spec in (seeds1_spec(), seeds2_spec(THIRD, "phi_2"), seeds3_spec(THIRD, 2 * THIRD, "3b")):
+    for spec in (seeds1_spec(), seeds2_spec(THIRD, "phi_2"), seeds2_spec(Fraction(1), "phi_1"),
+                 seeds3_spec(THIRD, 2 * THIRD, "3b")):
         stages = tuple((Fraction(s.fraction), tuple(s.nodes), bool(s.averaged)) for s in spec.stages)
         fr = tuple(sp.Rational(f.numerator, f.denominator) for f, _, _ in stages)
         expansion = local_error_expansion(stages, "data", noise_factor_symbolic(fr, "data"), 6)
@@ -300,13 +301,15 @@ def test_global_error_slopes():
 
     assert slope(seeds1_spec()) == pytest.approx(1.0, abs=0.05)
     assert slope(seeds2_spec(HALF, "phi_1")) == pytest.approx(1.0, abs=0.05)
+    assert slope(seeds2_spec(Fraction(1), "phi_2")) == pytest.approx(1.0, abs=0.05)  # stage at λ_t
     assert abs(slope(seeds2_spec(THIRD, "phi_1"), swapped=True)) < 0.1
 
 
 def test_global_weak_error_of_seeds3_is_second_order():
     """The predicted weak order 2 of SEEDS-3 at η = 1 holds globally: the error of E X_N² over
     λ ∈ [−1, 2] (exact second-moment recursion, a = 1/2) falls by 4 (slope 2 ± 0.15), not 8, when
-    h halves from 3/20 to 3/40; SEEDS-1's falls by 2 (slope 1 ± 0.15)."""
+    h halves from 3/20 to 3/40; SEEDS-1's falls by 2 (slope 1 ± 0.15). SEEDS-2 at r = 1 (stage at
+    the end point, one increment per step) keeps its declared weak order 2."""
     import math
 
     from seeds_verify.analytic.orders import linear_global_second_moments
@@ -320,3 +323,4 @@ def test_global_weak_error_of_seeds3_is_second_order():
 
     assert weak_slope(seeds3_spec(THIRD, 2 * THIRD, "3b")) == pytest.approx(2.0, abs=0.15)
     assert weak_slope(seeds1_spec()) == pytest.approx(1.0, abs=0.15)
+    assert weak_slope(seeds2_spec(Fraction(1), "phi_2")) == pytest.approx(2.0, abs=0.15)
