@@ -5,14 +5,18 @@ Examples::
     python -m seeds_verify.convergence --quick --out reports
     python -m seeds_verify.convergence --solvers seeds1,seeds2:r=1/3:phi_2 --regime strong
     python -m seeds_verify.convergence --solvers mutant:swapped_noise --no-mutations   # exits 1
+    python -m seeds_verify.convergence --sampler k_diffusion.sampling:sample_dpmpp_2m \
+        --declared deterministic=2 --out reports/dpmpp_2m
 
 Solver spelling (``--solvers``, comma separated): ``seeds1``, ``seeds2[:r=P/Q][:phi_1|phi_2]``,
 ``seeds3[:r_1=P/Q][:r_2=P/Q][:3a|3b]``, ``em``, ``ddpm``, ``mutant:<name>`` with the names of
-:mod:`seeds_verify.convergence.mutants`.
+:mod:`seeds_verify.convergence.mutants`. ``--sampler MODULE:FUNCTION`` (repeatable) verifies any
+importable sampler in the k-diffusion convention through the same engine.
 
-Writes ``OUT/results.json`` and ``OUT/<regime>_<problem>_<schedule>.png`` atomically, prints a
-table and exits 0 when every study passes (and every mutant is caught), 1 when one fails and 2
-on bad arguments.
+Writes ``OUT/results.json`` and ``OUT/<regime>_<problem>_<schedule>.png`` atomically and prints a
+table. Exit status: 0 every check passes (and every mutant is caught), 1 a check fails, 2 bad
+arguments, 3 some check stays inconclusive (and none fails). ``--report`` then builds the PDF
+with ``python -m seeds_verify.report OUT`` in a separate process.
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ import platform
 import sys
 import time
 
-from .plots import atomic_write_bytes
-from .suite import DEFAULT_STEPS, QUICK_STEPS
+from ..files import atomic_write_bytes
+from ..schemes import REGIMES
+from . import statistics as S
+from .verify import DEFAULT_PATHS, DEFAULT_STEPS, QUICK_STEPS
 
 QUICK = {"steps": QUICK_STEPS, "paths": 200, "replicates": 400}
-FULL = {"steps": DEFAULT_STEPS, "paths": 1000, "replicates": 1000}
+FULL = {"steps": DEFAULT_STEPS, "paths": DEFAULT_PATHS, "replicates": 1000}
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
 def _positive_int(text: str) -> int:
@@ -42,11 +49,81 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _int(text: str) -> int:
+def _seed(text: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("must be an integer") from None
+        raise argparse.ArgumentTypeError("must be an integer in [0, 2**63 - 2)") from None
+    if not 0 <= value < 2 ** 63 - 2:
+        raise argparse.ArgumentTypeError("must be an integer in [0, 2**63 - 2)")
+    return value
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object such as '{\"eta\": 1.0}'")
+    return value
+
+
+def _declared(text: str) -> dict:
+    out = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in REGIMES:
+            raise argparse.ArgumentTypeError(f"write regime=order with regime in {', '.join(REGIMES)}, got {part!r}")
+        try:
+            order = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"order of {key} must be a number, got {value!r}") from None
+        if not (math.isfinite(order) and order > 0):
+            raise argparse.ArgumentTypeError(f"order of {key} must be a positive number, got {value!r}")
+        out[key] = order
+    if not out:
+        raise argparse.ArgumentTypeError("name at least one regime=order")
+    return out
+
+
+def _real(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a finite number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError("must be a finite number")
+    return value
+
+
+def load_sampler(spec: str):
+    """The callable named ``MODULE:FUNCTION`` (ValueError saying what is wrong)."""
+    import importlib
+
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise ValueError(f"write the sampler as MODULE:FUNCTION, got {spec!r}")
+    if module in ("k_diffusion.sampling", "k_diffusion"):
+        # k-diffusion's package __init__ imports its training stack; its sampling module alone is
+        # loaded the way benchmarks/peers.py does (seeds_verify.peers).
+        from ..peers import k_diffusion_sampling
+
+        mod = k_diffusion_sampling()
+    else:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(f"cannot import {module!r}: {exc}") from None
+    obj = mod
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"{module!r} has no attribute {name!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"{spec} is not callable")
+    return obj
 
 
 def _steps(text: str) -> tuple:
@@ -101,8 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma list: seeds1, seeds2[:r=P/Q][:phi_1|phi_2], seeds3[:r_1=..][:r_2=..][:3a|3b], "
                         "em, ddpm, mutant:<name> (default: seeds1, seeds2, seeds2:r=1/3:phi_2, seeds3, "
                         "seeds3:3b, em, ddpm)")
+    p.add_argument("--sampler", action="append", default=None, metavar="MODULE:FUNCTION",
+                   help="verify a sampler in the k-diffusion convention (repeatable); without "
+                        "--solvers only the samplers are studied")
+    p.add_argument("--sampler-kwargs", type=_json_object, default=None, metavar="JSON",
+                   help="keyword arguments for --sampler, as a JSON object")
+    p.add_argument("--declared", type=_declared, default=None, metavar="REGIME=ORDER,...",
+                   help="orders --sampler declares, e.g. strong=1,weak=2,deterministic=2 "
+                        "(regimes without one are measured only)")
+    p.add_argument("--weight-exponent", type=_real, default=None,
+                   help="k of the noise increments fed to --sampler (default eta; -1 for a "
+                        "noise-prediction SEEDS sampler)")
     p.add_argument("--prediction", choices=("data", "noise", "both"), default="both")
-    p.add_argument("--eta", type=_etas, default=(1.0,), help="comma list of η in [0, 1] (default 1)")
+    p.add_argument("--eta", type=_etas, default=None,
+                   help="comma list of η in [0, 1] (default 1; for --sampler its own default)")
     p.add_argument("--problem", type=_comma(PROBLEMS), default=("gaussian",),
                    help=f"comma list from {', '.join(PROBLEMS)} (default gaussian)")
     p.add_argument("--schedule", type=_comma(SCHEDULES), default=("vp_linear", "edm"),
@@ -110,7 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--regime", choices=("strong", "weak", "deterministic", "all"), default="all")
     p.add_argument("--steps", type=_steps, default=None, help="comma list (default 4,...,256; quick 16,...,256)")
     p.add_argument("--paths", type=_positive_int, default=None, help="samples (default 1000; quick 200)")
-    p.add_argument("--seed", type=_int, default=0)
+    p.add_argument("--max-paths", type=_positive_int, default=None,
+                   help="Monte Carlo studies double their paths up to this while a verdict is "
+                        "inconclusive (default 8 x paths)")
+    p.add_argument("--max-steps", type=_positive_int, default=None,
+                   help="the ladder is extended to finer steps up to this while a verdict is "
+                        "inconclusive (default 8 x the finest step count)")
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64")
     p.add_argument("--tolerance", type=_tolerance, default=None,
@@ -119,21 +214,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smoke study: steps 16..256, 200 paths")
     p.add_argument("--report", action=argparse.BooleanOptionalAction, default=None,
                    help="build the PDF report with seeds_verify.report afterwards")
-    p.add_argument("--mutations", action=argparse.BooleanOptionalAction, default=True,
-                   help="run the mutation checks (default on)")
+    p.add_argument("--mutations", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the mutation checks (default on, off with --sampler)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
 def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
     import numpy
     import torch
 
     out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
     try:
-        from importlib.metadata import version
-        out["sympy"] = version("sympy")
-    except Exception:  # sympy is optional at run time; never import it here
+        out["sympy"] = version("sympy")  # read from the metadata: importing sympy costs seconds
+    except PackageNotFoundError:
         out["sympy"] = None
     return out
 
@@ -143,20 +239,21 @@ def _fmt(v, spec=".2f"):
 
 
 def print_table(result: dict, stream=None) -> None:
-    """The compact table of records, the mutation table and the exactness checks."""
+    """The compact table of records (RegimeResult), the mutation table and the exactness checks."""
     stream = sys.stdout if stream is None else stream
-    head = (f"{'regime':13s} {'schedule':10s} {'solver':28s} {'pred':5s} {'eta':>4s} {'order':>6s} "
-            f"{'95% CI':>15s} {'exp':>4s} {'pred.':>6s} {'verdict':>8s}")
+    head = (f"{'regime':13s} {'schedule':10s} {'sampler':30s} {'pred':5s} {'eta':>4s} {'order':>6s} "
+            f"{'95% CI':>15s} {'decl':>4s} {'pred.':>6s} {'paths':>5s} {'finest':>6s} {'verdict':>12s}")
     print(head, file=stream)
     print("-" * len(head), file=stream)
     for r in result["records"]:
-        ci = "n/a" if r["ci_low"] is None else f"[{r['ci_low']:.2f},{r['ci_high']:.2f}]"
-        verdict = "PASS" if r["passed"] else "FAIL"
-        if r["passed"] and r.get("above_expected"):
-            verdict = "PASS(>)"
-        print(f"{r['regime']:13s} {r['schedule']:10s} {r['solver']:28s} {r['prediction']:5s} "
-              f"{r['eta']:4.2g} {_fmt(r['measured_order']):>6s} {ci:>15s} {r['expected_order']:4.1f} "
-              f"{_fmt(r['predicted_order']):>6s} {verdict:>8s}", file=stream)
+        ci = "n/a" if r.ci_low is None else f"[{r.ci_low:.2f},{r.ci_high:.2f}]"
+        print(f"{r.regime:13s} {r.schedule:10s} {r.sampler[:30]:30s} {r.prediction or '-':5s} "
+              f"{r.eta:4.2g} {_fmt(r.measured_order):>6s} {ci:>15s} {_fmt(r.declared, '.1f'):>4s} "
+              f"{_fmt(r.predicted_order):>6s} {r.paths or '-':>5} {r.step_counts[-1]:>6d} {r.verdict:>12s}",
+              file=stream)
+    for r in result["records"]:
+        if not r.passed and r.reason:
+            print(f"  {r.regime} {r.schedule} {r.sampler} {r.prediction or ''}: {r.reason}", file=stream)
     if result["mutations"]:
         regimes = list(result["mutations"][0]["regimes"])
         print("\nmutant                     " + " ".join(f"{g:>13s}" for g in regimes) + "   caught",
@@ -171,24 +268,54 @@ def print_table(result: dict, stream=None) -> None:
         for label, ex in result["exactness"].items():
             print(f"  {label:28s} spread {ex['spread']:.1e}  vs exact {ex['exact_deviation']:.1e}  "
                   f"{'PASS' if ex['passed'] else 'FAIL'}", file=stream)
+    for label, why in result.get("not_applicable", []):
+        print(f"  {label}: {why}", file=stream)
+
+
+def exit_status(result: dict) -> int:
+    """0 all pass, 1 any fail (a record, an uncaught mutant, an inexact scheme), 3 inconclusive left."""
+    verdict = S.worst_verdict(r.verdict for r in result["records"])
+    if (verdict == S.FAIL or any(not m["caught"] for m in result["mutations"])
+            or any(not v["passed"] for v in result["exactness"].values())):
+        return EXIT_FAIL
+    return EXIT_INCONCLUSIVE if verdict == S.INCONCLUSIVE else EXIT_PASS
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.eta_given = args.eta is not None
+    if args.eta is None:
+        args.eta = (1.0,)
     import torch
 
-    from .studies import DEFAULT_SOLVERS, REGIMES, parse_solver
+    from .subjects import DEFAULT_SOLVERS, parse_solver, resolve_eta, sampler_subject
     from .suite import SuiteConfig, run_suite
 
-    solvers = DEFAULT_SOLVERS if args.solvers is None else tuple(
-        s.strip() for s in args.solvers.split(",") if s.strip())
+    if args.solvers is not None:
+        solvers = tuple(s.strip() for s in args.solvers.split(",") if s.strip())
+    else:
+        solvers = () if args.sampler else DEFAULT_SOLVERS
     try:
         choices = [parse_solver(s) for s in solvers]
     except ValueError as exc:
         parser.error(f"argument --solvers: {exc}")
-    if not choices:
-        parser.error("argument --solvers: name at least one solver")
+    if args.sampler_kwargs is not None and not args.sampler:
+        parser.error("argument --sampler-kwargs: needs --sampler")
+    if args.declared is not None and not args.sampler:
+        parser.error("argument --declared: needs --sampler")
+    subjects = []
+    for spec in args.sampler or ():
+        try:
+            fn = load_sampler(spec)
+            kwargs = dict(args.sampler_kwargs or {})
+            eta = resolve_eta(fn, args.eta[0] if args.eta_given else None, kwargs)
+            subjects.append(sampler_subject(fn, eta=eta, weight_exponent=args.weight_exponent,
+                                            declared=args.declared, sampler_kwargs=kwargs, label=spec))
+        except (ValueError, TypeError) as exc:
+            parser.error(f"argument --sampler: {exc}")
+    if not choices and not subjects:
+        parser.error("argument --solvers: name at least one solver or give --sampler")
     try:
         dev = torch.device(args.device)
     except (RuntimeError, ValueError):
@@ -196,15 +323,24 @@ def main(argv=None) -> int:
     if dev.type == "cuda" and not torch.cuda.is_available():
         parser.error("argument --device: CUDA is not available on this machine")
     preset = QUICK if args.quick else FULL
-    config = SuiteConfig(
-        solvers=choices,
-        predictions=("data", "noise") if args.prediction == "both" else (args.prediction,),
-        etas=args.eta, problems=args.problem, schedules=args.schedule,
-        regimes=REGIMES if args.regime == "all" else (args.regime,),
-        steps=args.steps or preset["steps"], paths=args.paths or preset["paths"], seed=args.seed,
-        device=str(dev), dtype=torch.float32 if args.dtype == "float32" else torch.float64,
-        tolerance=0.25 if args.tolerance is None else args.tolerance,
-        replicates=preset["replicates"], mutations=args.mutations)
+    paths = args.paths or preset["paths"]
+    if paths < 2:
+        parser.error("argument --paths: must be at least 2 (intervals resample paths)")
+    try:
+        config = SuiteConfig(
+            solvers=choices,
+            predictions=("data", "noise") if args.prediction == "both" else (args.prediction,),
+            etas=args.eta, problems=args.problem, schedules=args.schedule,
+            regimes=REGIMES if args.regime == "all" else (args.regime,),
+            steps=args.steps or preset["steps"], paths=paths, max_paths=args.max_paths,
+            max_steps=args.max_steps, seed=args.seed, device=str(dev),
+            dtype=torch.float32 if args.dtype == "float32" else torch.float64,
+            tolerance=S.DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance,
+            replicates=preset["replicates"],
+            mutations=(not subjects) if args.mutations is None else args.mutations,
+            subjects=subjects)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as exc:
@@ -213,8 +349,6 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     try:
         result = run_suite(config, progress=not args.no_progress)
-    except ValueError as exc:
-        parser.error(str(exc))
     except KeyboardInterrupt:
         print("interrupted: nothing was written", file=sys.stderr)
         return 130
@@ -226,17 +360,14 @@ def main(argv=None) -> int:
                         *(sys.argv[1:] if argv is None else list(argv))],
             "seed": config.seed, "versions": _versions(), "device": config.device, "dtype": args.dtype,
             "wall_time_s": wall, "tolerance": config.tolerance, "paths": config.paths,
-            "steps": list(config.steps), "bootstrap_replicates": config.replicates,
-            "fit_rule": "finest three resolved points, extended coarser while each local slope is within "
-                        "0.25 of the finest local slope; pass when ci_high + tolerance >= declared order "
-                        "and the interval is at most 2 orders wide",
+            "max_paths": config.ladder.max_paths, "steps": list(config.steps),
+            "max_steps": config.ladder.max_steps, "bootstrap_replicates": config.replicates,
+            "fit_rule": S.FIT_RULE, "verdict": S.worst_verdict(r.verdict for r in result["records"]),
             "exactness": result["exactness"]}
-    summary = [{k: m[k] for k in ("mutant", "description", "regimes", "caught")}
-               for m in result["mutations"]]
-    records = [dict(r, mutations=summary) for r in result["records"]]
+    records = [r.to_record() for r in result["records"]]
     payload = {"meta": meta, "records": records, "mutations": result["mutations"]}
     try:
-        plot_records(result["records"], args.out)
+        plot_records(records, args.out)
         atomic_write_bytes(os.path.join(args.out, "results.json"),
                            json.dumps(payload, indent=1, default=_json_default).encode())
     except KeyboardInterrupt:
@@ -244,18 +375,14 @@ def main(argv=None) -> int:
         return 130
     print_table(result)
     print(f"\nwall time {wall:.1f} s; results in {os.path.join(args.out, 'results.json')}")
-
-    failed = [r for r in result["records"] if not r["passed"]]
-    uncaught = [m for m in result["mutations"] if not m["caught"]]
-    inexact = [k for k, v in result["exactness"].items() if not v["passed"]]
-    status = 1 if failed or uncaught or inexact else 0
+    status = exit_status(result)
     if args.report:
-        try:
-            from ..report import build_report
-        except ImportError:
-            print("report module not available", file=sys.stderr)
-            return 1
-        print(f"report: {build_report(args.out)}")
+        import subprocess
+
+        done = subprocess.run([sys.executable, "-m", "seeds_verify.report", args.out])
+        if done.returncode != 0:
+            print("the report could not be built", file=sys.stderr)
+            return EXIT_FAIL
     return status
 
 

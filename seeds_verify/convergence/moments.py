@@ -25,12 +25,15 @@ reported through :class:`NotAffineError`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
-__all__ = ["AffineStep", "NotAffineError", "probe_step", "propagate_moments", "MAX_NOISE_CALLS"]
+__all__ = ["AffineStep", "NotAffineError", "probe_step", "propagate_moments", "MAX_NOISE_CALLS",
+           "AffineTrajectory", "probe_trajectory", "increment_correlation"]
 
 MAX_NOISE_CALLS = 8  # noise calls per step the probe batch has rows for (SEEDS-3 makes 3)
 
@@ -113,3 +116,127 @@ def propagate_moments(solver, model, lambdas, mean, cov, *, schedule, eta: float
             P = P + b @ b.T
         P = 0.5 * (P + P.T)
     return m, P
+
+
+# --------------------------------------------------------------------------------------------
+# Whole trajectories: any sampler, single-step or multistep, as a black box
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AffineTrajectory:
+    """y_N = M y_0 + c + Σ_j B_j z_j over a whole grid, with the noise calls that made the z_j.
+
+    ``calls`` holds (λ_a, λ_b, k) of every noise call, in order; ``noise_cov`` is the correlation
+    matrix of the z_j on one Brownian path (identity when the intervals are disjoint).
+    """
+
+    M: np.ndarray
+    c: np.ndarray
+    B: tuple[np.ndarray, ...]
+    calls: tuple[tuple[float, float, float], ...]
+    noise_cov: np.ndarray
+    check_residual: float
+
+    def moments(self, mean, cov) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, covariance) of y_N for y_0 ~ N(mean, cov) independent of the path:
+        m' = M m + c, P' = M P Mᵀ + Σ_ij C_ij B_i B_jᵀ."""
+        m = self.M @ np.asarray(mean, dtype=np.float64) + self.c
+        P = self.M @ np.asarray(cov, dtype=np.float64) @ self.M.T
+        C = self.noise_cov
+        for i, bi in enumerate(self.B):
+            P = P + bi @ bi.T
+            for j in np.nonzero(C[i, i + 1:])[0] + i + 1:
+                cross = C[i, j] * (bi @ self.B[j].T)
+                P = P + cross + cross.T
+        return m, 0.5 * (P + P.T)
+
+
+def increment_correlation(calls) -> np.ndarray:
+    """Correlation of the normalised weighted increments z_{k_i}(a_i, b_i) of one Brownian path
+    (MATH §4): ∫_{overlap} e^{(k_i+k_j)λ} dλ / sqrt(∫_i e^{2k_iλ} ∫_j e^{2k_jλ}); 0 for disjoint
+    intervals, 1 on the diagonal."""
+    from ..coefficients import phi
+
+    n = len(calls)
+    C = np.eye(n)
+    if n < 2:
+        return C
+    order = sorted(range(n), key=lambda i: calls[i][0])
+    for pos, i in enumerate(order):
+        a_i, b_i, k_i = calls[i]
+        for j in order[pos + 1:]:
+            a_j, b_j, k_j = calls[j]
+            if a_j >= b_i:
+                break
+            lo, hi = max(a_i, a_j), min(b_i, b_j)
+            if hi <= lo:
+                continue
+
+            def integral(a, b, k, ref):  # ∫_a^b e^{2k(λ−ref)} dλ, stable for small k(b−a)
+                return (b - a) * math.exp(2 * k * (a - ref)) * float(phi(1, 2 * k * (b - a)))
+
+            ref = lo
+            cross = (hi - lo) * math.exp((k_i + k_j) * (lo - ref)) * float(phi(1, (k_i + k_j) * (hi - lo)))
+            C[i, j] = C[j, i] = cross / math.sqrt(integral(a_i, b_i, k_i, ref) * integral(a_j, b_j, k_j, ref))
+    return C
+
+
+def probe_trajectory(run: Callable, lambdas, *, dim: int, dtype: torch.dtype = torch.float64,
+                     device=None, seed: int = 0) -> AffineTrajectory:
+    """The affine map of a whole run of any sampler on a problem with an affine denoiser.
+
+    ``run(y, lambdas, noise)`` integrates a batch of starts y (rows) over the grid, calling
+    ``noise(lam_a, lam_b, k)`` for its increments. A first run on two rows counts the noise calls
+    J; the second runs the probe batch of the module docstring with 2 + d + J·d rows (basis starts,
+    basis increments for every call, one random check row). A sampler whose output is not an
+    affine function of (y, its noise) — one that draws numbers of its own, or changes its calls
+    between runs — raises :class:`NotAffineError`.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    d = int(dim)
+    counted: list = []
+
+    def counting(lam_a, lam_b, k):
+        counted.append((float(lam_a), float(lam_b), float(k)))
+        return torch.zeros((2, d), dtype=dtype, device=device)
+
+    run(torch.zeros((2, d), dtype=dtype, device=device), lambdas, counting)
+    J = len(counted)
+    rows = 2 + d + J * d
+    check = rows - 1
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    y = torch.zeros((rows, d), dtype=torch.float64)
+    y[1:1 + d] = torch.eye(d, dtype=torch.float64)
+    y[check] = torch.randn(d, generator=gen, dtype=torch.float64)
+    check_noise = torch.randn((max(J, 1), d), generator=gen, dtype=torch.float64)
+    calls: list = []
+
+    def probe(lam_a, lam_b, k):
+        j = len(calls)
+        if j >= J:
+            raise NotAffineError(f"the sampler made more noise calls ({j + 1}) than in an identical run ({J})")
+        calls.append((float(lam_a), float(lam_b), float(k)))
+        z = torch.zeros((rows, d), dtype=torch.float64)
+        start = 1 + d + j * d
+        z[start:start + d] = torch.eye(d, dtype=torch.float64)
+        z[check] = check_noise[j]
+        return z.to(device=device, dtype=dtype)
+
+    out = run(y.to(device=device, dtype=dtype), lambdas, probe).to(torch.float64).cpu().numpy()
+    if len(calls) != J or any(abs(a - b) > 0 for c1, c2 in zip(calls, counted) for a, b in zip(c1, c2)):
+        raise NotAffineError("the sampler's noise calls differ between two runs on the same grid")
+    c = out[0]
+    M = (out[1:1 + d] - c).T
+    B = tuple((out[1 + d + j * d: 1 + d + (j + 1) * d] - c).T for j in range(J))
+    predicted = M @ y[check].numpy() + c
+    for j, b in enumerate(B):
+        predicted = predicted + b @ check_noise[j].numpy()
+    scale = 1.0 + np.abs(out).max()
+    residual = float(np.abs(predicted - out[check]).max() / scale)
+    tol = 1e-9 if dtype == torch.float64 else 1e-4
+    if not residual <= tol:
+        raise NotAffineError(
+            f"the output is not an affine function of (x, the noise_sampler values) (relative residual "
+            f"{residual:.2e} > {tol:.0e}): the sampler draws noise of its own, so it is not path-consistent")
+    return AffineTrajectory(M, c, B, tuple(calls), increment_correlation(calls), residual)

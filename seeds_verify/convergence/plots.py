@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import defaultdict
 
 import numpy as np
@@ -24,10 +23,10 @@ def _group(records):
 def plot_records(records, out_dir: str) -> list[str]:
     """One log-log plot of error against h per (regime, problem, schedule); returns the paths.
 
-    Each series is a (solver, prediction, η) ladder with its 95 % bootstrap error bars (none for
-    exact ladders); the fitted range is over-drawn with a thick translucent line, reference slopes
-    h¹, h², h³ are dotted grey, and failing series are red and dashed with ✗ markers and "FAIL"
-    in the legend.
+    ``records`` are :meth:`RegimeResult.to_record` dicts. Each series is a (sampler, prediction, η)
+    ladder with its 95 % bootstrap error bars (none for exact ladders); the fitted range is
+    over-drawn with a thick translucent line, reference slopes h¹, h², h³ are dotted grey, and
+    failing or inconclusive series are red and dashed with ✗ markers and the verdict in the legend.
     """
     import io
 
@@ -43,22 +42,25 @@ def plot_records(records, out_dir: str) -> list[str]:
         cmap = plt.get_cmap("tab20")
         for i, rec in enumerate(recs):
             h = np.asarray(rec["step_sizes"], dtype=float)
-            e = np.asarray(rec.get("errors") or [], dtype=float)
+            e = np.asarray([np.nan if v is None else v for v in rec.get("errors") or []], dtype=float)
             if e.size != h.size or not np.any(e > 0):
                 continue
-            ok = e > 0
-            lo = np.asarray(rec.get("errors_ci_low") or e, dtype=float)
-            hi = np.asarray(rec.get("errors_ci_high") or e, dtype=float)
+            ok = np.isfinite(e) & (e > 0)
+            lo = np.asarray([np.nan if v is None else v for v in rec.get("errors_ci_low") or e], dtype=float)
+            hi = np.asarray([np.nan if v is None else v for v in rec.get("errors_ci_high") or e], dtype=float)
             yerr = np.vstack([np.clip(e - lo, 0, None), np.clip(hi - e, 0, None)])
-            failed = not rec.get("passed")
+            verdict = rec.get("verdict")
+            failed = verdict in ("fail", "inconclusive")
             order = rec.get("measured_order")
-            label = (f"{rec['solver']} {rec['prediction']} η={rec['eta']:g}: "
-                     f"{'n/a' if order is None else f'{order:.2f}'} (exp {rec['expected_order']:g})"
-                     + (" FAIL" if failed else ""))
+            declared = rec.get("declared")
+            label = (f"{rec['sampler']} {rec.get('prediction') or ''} η={rec['eta']:g}: "
+                     f"{'n/a' if order is None else f'{order:.2f}'}"
+                     f"{'' if declared is None else f' (declared {declared:g})'}"
+                     + (f" {verdict.upper()}" if failed else ""))
             color = "red" if failed else cmap(i % 20)
             ax.errorbar(h[ok], e[ok], yerr=yerr[:, ok], color=color, marker="x" if failed else "o",
                         ms=4, lw=1.0, ls="--" if failed else "-", capsize=2, label=label, alpha=0.9)
-            fr = rec.get("fit_range")
+            fr = rec.get("fit_steps")
             if fr:
                 steps = list(rec["step_counts"])
                 sl = slice(steps.index(fr[0]), steps.index(fr[1]) + 1)

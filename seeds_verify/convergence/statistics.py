@@ -20,11 +20,21 @@ Intervals:
   noise; the interval is the 95 % t-interval of the regression slope, which measures how far the
   points are from a straight line (the pre-asymptotic curvature).
 
-A study passes when the interval, widened by ``tolerance``, reaches the declared order
-(ci_high + tolerance ≥ declared; MATH §9 states orders as bounds E ≤ C hᵖ, so converging faster
-than declared is consistent with the claim and is reported as "above" instead of failing). The default tolerance 0.25 is chosen from MATH §9: strong errors of exponential schemes
-with additive noise show slopes ≈ 0.9 before the asymptotic regime, so a margin of 0.1 would
-reject correct schemes; 0.25 still rejects every defect that changes an order by ≥ 1/2.
+The verdict puts the burden on *showing* the declared order p_d with tolerance τ:
+
+* ``pass``          ci_low ≥ p_d − τ   (the whole interval is at or above the widened claim);
+* ``pass (>)``      ci_low − τ > p_d    (the whole widened interval lies above p_d: converging
+                    faster than declared is consistent with MATH §9's E ≤ C hᵖ);
+* ``fail``          ci_high < p_d − τ  (the whole interval lies below the widened claim);
+* ``inconclusive``  otherwise: the interval straddles p_d − τ and the evidence cannot decide;
+  the engine buys more evidence (paths, finer steps) before it settles for this.
+
+The default τ = 0.25 follows from MATH §9: strong errors of exponential schemes with additive
+noise show slopes ≈ 0.9 before the asymptotic regime, so a margin of 0.1 would reject correct
+schemes, while every defect that lowers an order by ≥ 1/2 stays below p_d − τ.
+
+Error rates of the rule (``tests/test_convergence_statistics.py`` measures them on synthetic
+ladders, 400 ladders per case, seed 0): see :data:`RULE_ERROR_RATES`.
 """
 
 from __future__ import annotations
@@ -42,14 +52,15 @@ __all__ = [
     "fit_slope",
     "bootstrap_order",
     "regression_order",
-    "order_consistent",
-    "order_above",
+    "verdict",
+    "worst_verdict",
+    "PASS", "PASS_ABOVE", "FAIL", "INCONCLUSIVE", "MEASURED", "VERDICTS",
+    "FIT_RULE",
     "CURVATURE",
 ]
 
 DEFAULT_TOLERANCE = 0.25
 RESOLVED_SE = 2.0  # a mean error is resolved from zero when it exceeds 2 standard errors
-MAX_CI_WIDTH = 2.0  # widest 95 % interval that still discriminates between orders 1, 2, 3
 CURVATURE = 0.25
 CONFIDENCE = 0.95
 
@@ -217,25 +228,42 @@ def regression_order(step_sizes, errors, *, floor: float = 0.0) -> OrderFit:
                     (first, last), "regression", tuple(map(float, e)), tuple(map(float, e)))
 
 
-def order_consistent(fit: OrderFit, expected: float, tolerance: float = DEFAULT_TOLERANCE) -> bool:
-    """Whether the measured order is consistent with the declared order ``expected``.
+PASS, PASS_ABOVE, FAIL, INCONCLUSIVE, MEASURED = "pass", "pass (>)", "fail", "inconclusive", "measured"
+VERDICTS = (PASS, PASS_ABOVE, FAIL, INCONCLUSIVE, MEASURED)
 
-    MATH §9 defines an order as a bound, E ≤ C hᵖ: a scheme converging faster than it declares
-    does not contradict its claim. So the check passes when the interval, widened by
-    ``tolerance``, reaches ``expected``: ci_high + tolerance ≥ expected. Measured orders clearly
-    above the declaration are reported separately by :func:`order_above`.
+FIT_RULE = (f"least-squares slope of log error on log h over the finest three resolved points, "
+            f"extended coarser while each local slope is within {CURVATURE} of the finest one; "
+            f"95 % interval by bootstrap over paths (Monte Carlo) or regression t-interval (exact); "
+            f"pass when ci_low >= declared - tolerance, fail when ci_high < declared - tolerance, "
+            f"inconclusive otherwise (more paths or finer steps are then tried)")
 
-    An interval wider than ``MAX_CI_WIDTH`` orders cannot tell order 1 from order 3 (this
-    happens when few, bent points are fitted — e.g. a t-interval with one degree of freedom);
-    such a measurement is inconclusive and does not pass.
+
+def verdict(fit: OrderFit | None, declared: float | None, tolerance: float = DEFAULT_TOLERANCE) -> str:
+    """The verdict of a measured order against a declared one (module docstring).
+
+    ``declared`` None → ``"measured"`` (nothing claimed); no fit or a non-finite interval →
+    ``"inconclusive"``.
     """
-    if not (math.isfinite(fit.ci_low) and math.isfinite(fit.ci_high)):
-        return False
-    if fit.ci_high - fit.ci_low > MAX_CI_WIDTH:
-        return False
-    return fit.ci_high + tolerance >= expected
+    if declared is None:
+        return MEASURED
+    if fit is None or not (math.isfinite(fit.ci_low) and math.isfinite(fit.ci_high)):
+        return INCONCLUSIVE
+    if fit.ci_low - tolerance > declared:
+        return PASS_ABOVE
+    if fit.ci_low >= declared - tolerance:
+        return PASS
+    if fit.ci_high < declared - tolerance:
+        return FAIL
+    return INCONCLUSIVE
 
 
-def order_above(fit: OrderFit, expected: float, tolerance: float = DEFAULT_TOLERANCE) -> bool:
-    """Whether the widened interval lies entirely above ``expected`` (faster than declared)."""
-    return math.isfinite(fit.ci_low) and fit.ci_low - tolerance > expected
+_SEVERITY = {FAIL: 3, INCONCLUSIVE: 2, PASS: 1, PASS_ABOVE: 1, MEASURED: 0}
+
+
+def worst_verdict(verdicts) -> str:
+    """``fail`` over ``inconclusive`` over ``pass``; ``measured`` when nothing was declared."""
+    verdicts = list(verdicts)
+    if not verdicts:
+        return MEASURED
+    worst = max(verdicts, key=lambda v: _SEVERITY[v])
+    return PASS if worst == PASS_ABOVE else worst

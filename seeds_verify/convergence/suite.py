@@ -1,6 +1,6 @@
-"""The full verification study: every solver × prediction × η × problem × schedule × regime,
-the mutation checks and the point-mass exactness checks (what ``python -m seeds_verify.convergence``
-runs)."""
+"""The full verification study: every reference solver × prediction × η × problem × schedule ×
+regime through the same engine as any third-party sampler (:func:`.verify.verify_subject`), the
+mutation checks and the point-mass exactness checks (``python -m seeds_verify.convergence``)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,16 @@ from typing import Sequence
 
 import torch
 
+from ..coefficients import FORMS
+from ..schemes import REGIMES
 from . import statistics as S
 from .mutants import MUTANTS
-from .studies import (DEFAULT_SOLVERS, REGIMES, StudySetup, SolverChoice, exactness_check,
-                      is_exponential, parse_solver, run_regime)
+from .records import RegimeResult
+from .studies import SetupCache, exactness_check
+from .subjects import DEFAULT_SOLVERS, SolverChoice, Subject, parse_solver, solver_subject
+from .verify import DEFAULT_PATHS, DEFAULT_STEPS, ESCALATION, QUICK_STEPS, make_ladder, verify_subject
 
 __all__ = ["SuiteConfig", "run_suite", "single_thread", "DEFAULT_STEPS", "QUICK_STEPS"]
-
-DEFAULT_STEPS = (4, 8, 16, 32, 64, 128, 256)
-# The smoke ladder starts at 16 steps: below that the noise form is pre-asymptotic at η = 1
-# (errors of 1e3–1e7 at 4–8 steps); five points keep the exact weak fits' intervals informative.
-QUICK_STEPS = (16, 32, 64, 128, 256)
 
 
 @contextlib.contextmanager
@@ -43,67 +42,83 @@ def single_thread(device: str):
 
 @dataclass
 class SuiteConfig:
-    """Everything a study run needs; the CLI fills it from its arguments."""
+    """Everything a study run needs; the CLI fills it from its arguments.
 
-    solvers: Sequence[str] = DEFAULT_SOLVERS
-    predictions: Sequence[str] = ("data", "noise")
+    ``subjects`` adds samplers other than the reference solvers (e.g. from ``--sampler``); with
+    ``solvers`` empty only those are studied.
+    """
+
+    solvers: Sequence = DEFAULT_SOLVERS
+    predictions: Sequence[str] = FORMS
     etas: Sequence[float] = (1.0,)
     problems: Sequence[str] = ("gaussian",)
     schedules: Sequence[str] = ("vp_linear", "edm")
     regimes: Sequence[str] = REGIMES
     steps: Sequence[int] = DEFAULT_STEPS
-    paths: int = 1000
+    paths: int = DEFAULT_PATHS
+    max_paths: int | None = None
+    max_steps: int | None = None
     seed: int = 0
     device: str = "cpu"
     dtype: torch.dtype = torch.float64
     tolerance: float = S.DEFAULT_TOLERANCE
     replicates: int = 1000
     mutations: bool = True
+    subjects: Sequence[Subject] = ()
     choices: list = field(default_factory=list)
 
     def __post_init__(self):
         self.choices = [c if isinstance(c, SolverChoice) else parse_solver(c) for c in self.solvers]
+        self.ladder = make_ladder(tuple(self.steps), self.paths, self.max_paths, self.max_steps)
 
     def denominators(self, extra: Sequence[SolverChoice] = ()) -> tuple[int, ...]:
-        return tuple(f.denominator for c in list(self.choices) + list(extra) for f in c.fractions)
+        dens = {f.denominator for c in list(self.choices) + list(extra) for f in c.fractions}
+        for s in self.subjects:
+            dens.update(s.denominators)
+        return tuple(sorted(dens)) or (1,)
 
 
-def _studies(config: SuiteConfig):
-    """(problem, schedule, regime, η) combinations; η = 0 only once for the deterministic regime."""
-    out = []
-    for problem in config.problems:
-        for schedule in config.schedules:
-            for regime in config.regimes:
-                etas = (0.0,) if regime == "deterministic" else tuple(config.etas)
-                for eta in etas:
-                    out.append((problem, schedule, regime, eta))
-    return out
+def _stochastic_eta(config: SuiteConfig) -> float:
+    positive = [e for e in config.etas if e > 0]
+    return positive[0] if positive else 1.0
 
 
 def run_suite(config: SuiteConfig, progress: bool = True) -> dict:
-    """Run the study; returns {"records", "mutations", "exactness"} (plain JSON-able data)."""
+    """Run the study; returns {"records": [RegimeResult, ...], "mutations", "exactness"}."""
     from tqdm.auto import tqdm
 
     mutant_choices = [parse_solver(f"mutant:{name}") for name in MUTANTS] if config.mutations else []
-    denominators = config.denominators(mutant_choices)
-    combos = _studies(config)
-    exact_targets = [c for c in config.choices if c.mutant is None and is_exponential(c)]
-    total = (len(combos) * len(config.choices) * len(config.predictions)
-             + (len(mutant_choices) * (len(config.regimes) + 1)) + len(exact_targets))
-    records, mutations, exactness = [], [], {}
+    setups = SetupCache(seed=config.seed, device=config.device, dtype=config.dtype,
+                        denominators=config.denominators(mutant_choices))
+    # (subject, regimes): strong and weak once per η > 0, deterministic (η = 0) once per subject.
+    positive = [e for e in config.etas if e > 0] or [None]
+    work = []
+    for choice in config.choices:
+        for prediction in config.predictions:
+            for i, eta in enumerate(positive):
+                regimes = tuple(r for r in config.regimes
+                                if (r == "deterministic" and i == 0) or (r != "deterministic" and eta))
+                work.append((solver_subject(choice, prediction, eta or 1.0), regimes))
+    for subject in config.subjects:
+        work.append((subject, tuple(config.regimes)))
+    exact_targets = [c for c in config.choices if c.mutant is None and c.scheme and c.scheme.startswith("seeds")]
+    combos = [(p, s) for p in config.problems for s in config.schedules]
+    total = (sum(len(r) for _, r in work) * len(combos)
+             + len(mutant_choices) * (len(config.regimes) + 1) + len(exact_targets))
+    records: list[RegimeResult] = []
+    mutations, exactness = [], {}
     with single_thread(config.device), tqdm(total=total, disable=not progress, desc="studies",
                                             unit="study") as bar:
-        for problem, schedule, regime, eta in combos:
-            setup = StudySetup(problem, schedule, regime, eta, tuple(config.steps), config.paths,
-                               config.seed, config.device, config.dtype, config.tolerance,
-                               config.replicates, denominators)
-            for choice in config.choices:
-                for prediction in config.predictions:
-                    bar.set_postfix_str(f"{regime} {schedule} {choice.label} {prediction}")
-                    records.append(run_regime(setup, choice, prediction))
-                    bar.update()
+        for problem, schedule in combos:
+            for subject, regimes in work:
+                bar.set_postfix_str(f"{schedule} {subject.label} {subject.prediction or ''}")
+                result = verify_subject(subject, regimes=regimes, problem=problem, schedule=schedule,
+                                        ladder=config.ladder, setups=setups, tolerance=config.tolerance,
+                                        replicates=config.replicates, on_regime=lambda r: bar.update())
+                records.extend(result.regimes.values())
+                bar.update(len(result.not_applicable))
         if mutant_choices:
-            mutations = _mutation_checks(config, mutant_choices, denominators, bar)
+            mutations = _mutation_checks(config, mutant_choices, setups, bar)
         for choice in exact_targets:
             bar.set_postfix_str(f"exactness {choice.label}")
             exactness[choice.label] = exactness_check(choice, schedule=config.schedules[0],
@@ -112,36 +127,28 @@ def run_suite(config: SuiteConfig, progress: bool = True) -> dict:
     return {"records": records, "mutations": mutations, "exactness": exactness}
 
 
-def _stochastic_eta(config: SuiteConfig) -> float:
-    positive = [e for e in config.etas if e > 0]
-    return positive[0] if positive else 1.0
-
-
-def _mutation_checks(config: SuiteConfig, mutants: Sequence[SolverChoice], denominators, bar) -> list:
+def _mutation_checks(config: SuiteConfig, mutants: Sequence[SolverChoice], setups: SetupCache, bar) -> list:
     """Each mutant through every regime of the config (data form, the first schedule, the
     Gaussian problem) and the point-mass exactness check; ``caught`` when any of them fails."""
     schedule = config.schedules[0]
     eta = _stochastic_eta(config)
-    setups = {regime: StudySetup("gaussian", schedule, regime, eta, tuple(config.steps), config.paths,
-                                 config.seed, config.device, config.dtype, config.tolerance,
-                                 config.replicates, denominators)
-              for regime in config.regimes}
     out = []
     for choice in mutants:
-        verdicts, details = {}, {}
-        for regime, setup in setups.items():
-            bar.set_postfix_str(f"mutant {choice.mutant} {regime}")
-            rec = run_regime(setup, choice, "data")
-            verdicts[regime] = "passed" if rec["passed"] else "failed"
-            details[regime] = {k: rec.get(k) for k in ("measured_order", "ci_low", "ci_high",
-                                                       "expected_order", "errors", "note")}
-            bar.update()
+        subject = solver_subject(choice, "data", eta)
+        bar.set_postfix_str(f"mutant {choice.mutant}")
+        result = verify_subject(subject, regimes=config.regimes, problem="gaussian", schedule=schedule,
+                                ladder=config.ladder, setups=setups, tolerance=config.tolerance,
+                                replicates=config.replicates, on_regime=lambda r: bar.update())
+        verdicts = {regime: r.verdict for regime, r in result.regimes.items()}
+        details = {regime: {k: getattr(r, k) for k in ("measured_order", "ci_low", "ci_high", "declared",
+                                                        "errors", "step_counts", "reason")}
+                   for regime, r in result.regimes.items()}
         bar.set_postfix_str(f"mutant {choice.mutant} exactness")
         ex = exactness_check(choice, schedule=schedule, eta=eta, device=config.device)
-        verdicts["exactness"] = "passed" if ex["passed"] else "failed"
+        verdicts["exactness"] = S.PASS if ex["passed"] else S.FAIL
         details["exactness"] = ex
         bar.update()
         out.append({"mutant": choice.mutant, "description": choice.description, "schedule": schedule,
                     "problem": "gaussian", "prediction": "data", "eta": eta, "regimes": verdicts,
-                    "details": details, "caught": any(v == "failed" for v in verdicts.values())})
+                    "details": details, "caught": any(v == S.FAIL for v in verdicts.values())})
     return out
