@@ -38,7 +38,7 @@ import torch
 from seeds_verify.noise import BrownianPath
 from seeds_verify.problems import get_problem
 from seeds_verify.schedules import get_schedule
-from seeds_verify.solvers import SEEDS1, EulerMaruyama
+from seeds_verify.solvers import SEEDS1, DiffusionModel, EulerMaruyama
 
 from .common import RESULTS_DIR, set_threads, Timer, environment, resolve_device, summarize, synchronize, write_json
 from .peers import PeerUnavailable, torchsde_module
@@ -81,7 +81,7 @@ class Study:
         k = ETA if side == "seeds1" else 0.0
         path = BrownianPath(fine, self.y0.shape, seed=path_seed, device=self.device, dtype=self.dtype,
                             moments=BrownianPath.moments_needed(fine, [k]))
-        model = self.problem.model(self.schedule)
+        model = DiffusionModel(self.problem.denoiser, "denoiser", self.schedule)
         return {j: solver.solve(model, self.y0, self.grid(j), schedule=self.schedule, noise=path, eta=ETA,
                                 prediction="data") for j in self.levels}
 

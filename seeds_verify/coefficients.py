@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .array_backends import NumpyOps, TorchOps
+from .schemes import FORMS, check_form  # re-exported: the solvers validate their form here
 
 __all__ = [
     "FORMS",
@@ -45,18 +46,9 @@ __all__ = [
     "check_form",
 ]
 
-FORMS = ("data", "noise")
-
 # Largest k for which the coefficient tables below are laid out; phi(k, z) works for any k >= 0.
 _TAYLOR_TERMS = 40  # |z| <= 8 (positive side): terms z^n/(n+k)! are below 1e-17 of the sum by n = 40
 _POSITIVE_SERIES_TERMS = 40  # 1 <= -z <= 4: terms (-z)^n/(n! (n+k)) are below 1e-17 of the sum by n = 40
-
-
-def check_form(form: str, name: str = "prediction") -> str:
-    """Return ``form`` if it is ``"data"`` or ``"noise"``; raise ValueError naming ``name`` otherwise."""
-    if form not in FORMS:
-        raise ValueError(f"{name} must be one of {FORMS}, got {form!r}")
-    return form
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,11 +30,33 @@ __all__ = [
     "SEEDS2_VARIANTS",
     "SEEDS3_VARIANTS",
     "REGIMES",
+    "FORMS",
+    "check_form",
+    "check_eta",
 ]
 
 # The three regimes in which a scheme declares and is measured an order (MATH §9): strong
 # (pathwise, η > 0), weak (moments, η > 0) and deterministic (η = 0, the probability-flow ODE).
 REGIMES = ("strong", "weak", "deterministic")
+# The two parametrisations of a scheme (MATH §2, §6): data prediction D and noise prediction ε̂.
+FORMS = ("data", "noise")
+
+
+def check_form(form: str, name: str = "prediction") -> str:
+    """Return ``form`` if it is ``"data"`` or ``"noise"``; raise ValueError naming ``name`` otherwise."""
+    if form not in FORMS:
+        raise ValueError(f"{name} must be one of {FORMS}, got {form!r}")
+    return form
+
+
+def check_eta(eta) -> float:
+    """η as a float in [0, 1] (MATH §3); TypeError/ValueError naming ``eta`` otherwise."""
+    if isinstance(eta, bool) or not isinstance(eta, Real):
+        raise TypeError(f"eta must be a real number, got {type(eta).__name__}")
+    eta = float(eta)
+    if not (0.0 <= eta <= 1.0):
+        raise ValueError(f"eta must lie in [0, 1], got {eta!r}")
+    return eta
 
 SEEDS2_VARIANTS = ("phi_1", "phi_2")
 SEEDS3_VARIANTS = ("3a", "3b")

@@ -13,7 +13,7 @@ from seeds_verify.noise import BrownianPath
 from seeds_verify.problems import (PROBLEMS, GaussianMixture, GaussianProblem, PointMass,
                                    anisotropic_gaussian, get_problem)
 from seeds_verify.schedules import get_schedule
-from seeds_verify.solvers import SEEDS1, SEEDS2, SEEDS3
+from seeds_verify.solvers import SEEDS1, SEEDS2, SEEDS3, DiffusionModel
 
 
 class UnitAlphaSchedule:
@@ -120,7 +120,7 @@ def test_model_on_a_schedule_rescales_by_alpha(schedule_name):
     lam = 0.8
     alpha = float(sched.alpha_of_lam(lam))
     x = alpha * g.sample(8, math.exp(-lam), generator=gen(5))
-    model = g.model(sched)
+    model = DiffusionModel(g.denoiser, "denoiser", sched)
     torch.testing.assert_close(model.data(x, lam), g.denoiser(x / alpha, math.exp(-lam)), rtol=1e-13, atol=1e-13)
 
 
@@ -231,7 +231,7 @@ def test_seeds1_converges_to_the_exact_solution_on_the_same_path(problem):
     a0, a1 = float(sched.alpha_of_lam(lam0)), float(sched.alpha_of_lam(lam1))
     errors = []
     for steps in (8, 16, 32, 64):
-        x = SEEDS1().solve(g.model(sched), a0 * y0, np.linspace(lam0, lam1, steps + 1), schedule=sched,
+        x = SEEDS1().solve(DiffusionModel(g.denoiser, "denoiser", sched), a0 * y0, np.linspace(lam0, lam1, steps + 1), schedule=sched,
                            noise=path, eta=1.0, prediction="data")
         errors.append(float((x / a1 - exact).norm(dim=-1).mean()))
     assert all(e2 < e1 for e1, e2 in zip(errors, errors[1:])), errors
@@ -248,7 +248,7 @@ def test_data_form_seeds_is_exact_on_the_point_mass(solver):
     y0 = pm.sample(8, math.exp(-lam0), generator=gen(17))
     exact = pm.exact_solution(y0, lam0, lam1, eta, path)
     for steps in (4, 16):
-        x = solver.solve(pm.model(UnitAlphaSchedule()), y0, np.linspace(lam0, lam1, steps + 1),
+        x = solver.solve(DiffusionModel(pm.denoiser, "denoiser", UnitAlphaSchedule()), y0, np.linspace(lam0, lam1, steps + 1),
                          schedule=UnitAlphaSchedule(), noise=path, eta=eta, prediction="data")
         torch.testing.assert_close(x, exact, rtol=1e-10, atol=1e-10)
 

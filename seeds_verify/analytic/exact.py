@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from ..schemes import FORMS, check_form
+
 from .algebra import assert_zero, require
 from .symbols import eta, lam, lam_a, lam_b, lam_s, lam_t
 
@@ -41,8 +43,6 @@ __all__ = [
     "check_lambda_time_sde",
 ]
 
-FORMS = ("data", "noise")
-
 #: the schedule's α as an undetermined function of λ
 alpha = sp.Function("alpha", positive=True)
 
@@ -53,9 +53,7 @@ def sigma_of(at: sp.Expr) -> sp.Expr:
 
 
 def _check_form(form: str) -> str:
-    if form not in FORMS:
-        raise ValueError(f"form must be one of {FORMS}, got {form!r}")
-    return form
+    return check_form(form, "form")
 
 
 def sde_drift(form: str, state: sp.Expr, model: sp.Expr, at: sp.Expr = lam) -> sp.Expr:

@@ -80,7 +80,7 @@ class IndependentEndNoise(SEEDS2):
             self._generators[like.device] = gen
         return torch.randn(like.shape, generator=gen, device=like.device, dtype=like.dtype)
 
-    def _step(self, n, x, model, prep, noise, form, s_noise):
+    def _step(self, n, x, model, plan, noise, form, s_noise):
         seen = []
 
         def recording(lam_a, lam_b, k):
@@ -88,10 +88,9 @@ class IndependentEndNoise(SEEDS2):
             seen.append(z)
             return z
 
-        out, f0 = super()._step(n, x, model, prep, recording, form, s_noise)
+        out, f0 = super()._step(n, x, model, plan, recording, form, s_noise)
         if seen:
-            coeffs, lists = prep
-            row = lists[4][n][-1]
+            row = plan.noise[n][-1]
             for j, z in enumerate(seen):
                 out = out.add(z.to(out.dtype), alpha=-s_noise * row[j])
             total = float(np.sqrt(np.sum(np.square(row))))
@@ -141,9 +140,8 @@ class FrozenUpdate(SEEDS1):
         super().__init__()
         self.name = "frozen_update(seeds1)"
 
-    def _step(self, n, x, model, prep, noise, form, s_noise):
-        coeffs, lists = prep
-        return x, model.predict(x, lists[0][n], form)
+    def _step(self, n, x, model, plan, noise, form, s_noise):
+        return x, model.predict(x, plan.lam_start[n], form)
 
 
 # name → (factory, one-line description, stage fractions for the path grid)

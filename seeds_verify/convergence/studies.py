@@ -40,7 +40,7 @@ import torch
 from ..noise import BrownianPath, GaussianNoise
 from ..problems import get_problem
 from ..schedules import get_schedule, lambda_grid
-from ..solvers import SEEDS2
+from ..solvers import SEEDS2, DiffusionModel
 from . import statistics as S
 from .moments import NotAffineError, probe_trajectory
 from .records import RegimeResult, finite_or_none
@@ -139,7 +139,7 @@ class StudySetup:
         self.lam_start, self.lam_end = self.schedule.lam_range()
         self.step_sizes = tuple((self.lam_end - self.lam_start) / n for n in self.steps)
         self.grids = {n: lambda_grid(self.schedule, n) for n in self.steps}
-        self.model = self.problem.model(self.schedule)
+        self.model = DiffusionModel(self.problem.denoiser, "denoiser", self.schedule)
         self.sigma_start = math.exp(-self.lam_start)
         self.sigma_end = math.exp(-self.lam_end)
         self.linear = bool(self.problem.is_linear)  # affine denoiser: exact moments by probes

@@ -371,6 +371,12 @@ def sampler_subject(sampler: Callable, *, eta: float, weight_exponent: float | N
         problem = setup.problem
 
         def model(x, sigma, **extra):
+            if not isinstance(x, torch.Tensor) or x.shape[-1:] != y.shape[-1:]:
+                raise SamplerError(f"the sampler called the model with x of shape "
+                                   f"{tuple(getattr(x, 'shape', ()))}, not (..., {y.shape[-1]})")
+            if not bool(torch.isfinite(x).all()):
+                s = sigma.reshape(-1)[0] if isinstance(sigma, torch.Tensor) else sigma
+                raise SamplerError(f"a non-finite state reached the model at sigma={float(s):.4g}")
             return problem.denoiser(x, sigma)
 
         kw = dict(kwargs)

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..solvers.model import DiffusionModel
 
 __all__ = ["Problem"]
 
@@ -36,7 +35,8 @@ class Problem:
         ``sample(n, sigma)``: n exact draws from p_σ̃, shape ``(n, dim)`` (σ̃ = 0: the data).
         ``log_density(x, sigma)``: log p_σ̃(x), shape ``x.shape[:-1]``.
         ``mean(sigma)``, ``cov(sigma)``: exact moments of p_σ̃ as float64 numpy arrays.
-        ``model(schedule)``: the denoiser wrapped as a :class:`DiffusionModel` for the solvers.
+        (A solver takes the denoiser on a schedule through
+        ``seeds_verify.solvers.DiffusionModel(problem.denoiser, "denoiser", schedule)``.)
     """
 
     name: str = "problem"
@@ -64,10 +64,6 @@ class Problem:
         s = sigma_tensor(sigma, x, positive=True)
         d = self.denoiser(x, sigma)
         return ((d.to(torch.float64) - x.to(torch.float64)) / (s * s)).to(x.dtype)
-
-    def model(self, schedule) -> DiffusionModel:
-        """The denoiser as a solver's model on ``schedule``: D(x, λ) = denoiser(x/α_λ, e^{−λ})."""
-        return DiffusionModel(self.denoiser, "denoiser", schedule)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"
@@ -116,10 +112,12 @@ def sigma_tensor(sigma: Any, x: torch.Tensor, *, positive: bool = False) -> torc
             raise TypeError(f"sigma must be a real tensor, got dtype {sigma.dtype}")
         s = sigma.detach().to(device=x.device, dtype=torch.float64)
         if s.ndim > 0:
-            try:
-                fits = torch.broadcast_shapes(s.shape, x.shape[:-1]) == x.shape[:-1]
-            except RuntimeError:
-                fits = False
+            fits = s.shape == x.shape[:-1]
+            if not fits:
+                try:
+                    fits = torch.broadcast_shapes(s.shape, x.shape[:-1]) == x.shape[:-1]
+                except RuntimeError:
+                    fits = False
             # The result must be shaped like x, so σ̃ may not enlarge the batch.
             if not fits:
                 raise ValueError(f"sigma of shape {tuple(s.shape)} does not broadcast against the batch "
@@ -127,7 +125,7 @@ def sigma_tensor(sigma: Any, x: torch.Tensor, *, positive: bool = False) -> torc
             s = s.unsqueeze(-1)
     else:
         s = torch.tensor(check_sigma(sigma), dtype=torch.float64, device=x.device)
-    if not bool(torch.isfinite(s).all()) or bool((s < 0).any()):
+    if bool((~(s >= 0) | torch.isinf(s)).any()):  # NaN fails s >= 0
         raise ValueError("sigma must be finite and >= 0 (no NaN, inf or negative values)")
     if positive and bool((s == 0).any()):
         raise ValueError("sigma must be > 0 here")

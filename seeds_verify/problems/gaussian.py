@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..noise import BrownianPath
-from ..solvers.base import check_eta
+from ..schemes import check_eta
 from .base import (Problem, check_dtype, check_n, check_sigma, check_x, sample_device,
                    sigma_tensor)
 from .components import GaussianComponents
@@ -56,6 +56,7 @@ class GaussianProblem(Problem):
         if sig.shape != (mu.size, mu.size):
             raise ValueError(f"cov must have shape ({mu.size}, {mu.size}) to match mean, got {sig.shape}")
         self._components = GaussianComponents(mu[None], sig[None], names=("mean", "cov"))
+        self._affine_cache: dict = {}
         self.name = str(name)
         self.dim = mu.size
 
@@ -82,20 +83,41 @@ class GaussianProblem(Problem):
         return self._components.covs[0] + s * s * np.eye(self.dim)
 
     def denoiser(self, x: torch.Tensor, sigma) -> torch.Tensor:
-        """D(x, σ̃) = μ + Σ(Σ + σ̃² I)^{-1}(x − μ) (MATH §8), computed in float64, returned in x's dtype."""
+        """D(x, σ̃) = μ + Σ(Σ + σ̃² I)^{-1}(x − μ) (MATH §8), computed in float64, returned in x's dtype.
+
+        One σ̃ for the whole batch (how samplers call a model) takes the affine form G x + c of
+        :meth:`denoiser_affine`, kept per σ̃: one matrix product per call.
+        """
         check_x(x, self.dim)
         s = sigma_tensor(sigma, x)
         x64 = x.to(torch.float64)
+        s2 = self._components.collapse(s * s)
+        if s2.ndim == 0:
+            g, c = self._affine_tensors(float(s2), x.device)
+            return torch.addmm(c, x64.reshape(-1, self.dim), g.T).reshape(x.shape).to(x.dtype)
         coords = self._components.coordinates(x64)
         ones = torch.ones(coords.shape[:-1], dtype=torch.float64, device=x.device)
-        return self._components.combine(ones, coords, self._components.collapse(s * s)).to(x.dtype)
+        return self._components.combine(ones, coords, s2).to(x.dtype)
+
+    def _affine_tensors(self, s2: float, device) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (s2, torch.device(device))
+        hit = self._affine_cache.get(key)
+        if hit is None:
+            if len(self._affine_cache) > 65536:
+                self._affine_cache.clear()
+            g, c = self._affine_from_s2(s2)
+            hit = (torch.as_tensor(g, device=device), torch.as_tensor(c, device=device))
+            self._affine_cache[key] = hit
+        return hit
 
     def denoiser_affine(self, sigma: float) -> tuple[np.ndarray, np.ndarray]:
         """(G, c) with D(x, σ̃) = G x + c: G = U diag(s²/(s²+σ̃²)) Uᵀ, c = U diag(σ̃²/(s²+σ̃²)) Uᵀ μ.
 
         c = (I − G) μ is formed from σ̃²/(s²+σ̃²) directly, so it does not cancel at small σ̃.
         """
-        s2 = check_sigma(sigma) ** 2
+        return self._affine_from_s2(check_sigma(sigma) ** 2)
+
+    def _affine_from_s2(self, s2: float) -> tuple[np.ndarray, np.ndarray]:
         ev, u = self.variances, self.eigenvectors
         total = ev + s2
         positive = total > 0

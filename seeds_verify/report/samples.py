@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from ..solvers import DiffusionModel
 from .layout import LEFT, Page, new_page, page_title, paragraph
 
 __all__ = ["SamplePanel", "draw_samples", "samples_pages", "NFE_BUDGETS", "SAMPLERS"]
@@ -59,7 +60,7 @@ def draw_samples(n: int, seed: int, budgets=NFE_BUDGETS):
     problem = get_problem("gmm")
     schedule = EDM()
     sigma_min, sigma_max = schedule.sigma_min, schedule.sigma_max
-    model = problem.model(schedule)
+    model = DiffusionModel(problem.denoiser, "denoiser", schedule)
     start = problem.sample(n, sigma_max, generator=torch.Generator().manual_seed(seed))
     exact = problem.sample(n, sigma_min, generator=torch.Generator().manual_seed(seed + 1))
     panels = []

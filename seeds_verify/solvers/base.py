@@ -11,19 +11,9 @@ from tqdm.auto import trange
 
 from ..coefficients import check_form
 from ..noise import GaussianNoise
-from ..schemes import REGIMES
+from ..schemes import REGIMES, check_eta  # check_eta re-exported for the solvers' callers
 
 __all__ = ["Solver", "check_eta", "check_lambdas", "working_dtype"]
-
-
-def check_eta(eta) -> float:
-    """η as a float in [0, 1] (MATH §3); ValueError naming ``eta`` otherwise."""
-    if isinstance(eta, bool) or not isinstance(eta, (int, float, np.floating, np.integer)):
-        raise TypeError(f"eta must be a real number, got {type(eta).__name__}")
-    eta = float(eta)
-    if not (0.0 <= eta <= 1.0):
-        raise ValueError(f"eta must lie in [0, 1], got {eta!r}")
-    return eta
 
 
 def check_lambdas(lambdas, name: str = "lambdas") -> np.ndarray:
@@ -54,7 +44,7 @@ class Solver:
 
     Subclasses declare (diffrax style) the orders the convergence engine holds them to:
     ``order`` (deterministic, η = 0), ``strong_order`` and ``weak_order`` (η > 0), and
-    ``nfe_per_step``. They implement :meth:`_prepare` (float64 coefficients for the whole
+    ``nfe_per_step``. They implement :meth:`_prepare` (a plan: the coefficients for the whole
     grid) and :meth:`_step` (one step in torch).
 
     Call :meth:`solve` with a model answering ``data(x, lam)``/``noise(x, lam)``
@@ -81,7 +71,7 @@ class Solver:
     def _prepare(self, lam: np.ndarray, schedule, eta: float, form: str):  # pragma: no cover
         raise NotImplementedError
 
-    def _step(self, n: int, x: torch.Tensor, model, prep, noise, form: str, s_noise: float):
+    def _step(self, n: int, x: torch.Tensor, model, plan, noise, form: str, s_noise: float):
         raise NotImplementedError  # pragma: no cover
 
     # -- the loop -------------------------------------------------------------------------
@@ -109,9 +99,9 @@ class Solver:
             raise ValueError("x must be finite (no NaN or inf)")
         if noise is None:
             noise = GaussianNoise.like(x)
-        prep = self._prepare(lam, schedule, eta, form)
+        plan = self._prepare(lam, schedule, eta, form)
         for n in trange(lam.size - 1, disable=disable, desc=self.name):
-            x_next, f_start = self._step(n, x, model, prep, noise, form, float(s_noise))
+            x_next, f_start = self._step(n, x, model, plan, noise, form, float(s_noise))
             if callback is not None:
                 alpha = float(schedule.alpha_of_lam(lam[n]))
                 sigma = float(schedule.sigma_of_lam(lam[n]))

@@ -7,13 +7,30 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .base import Solver
 
-__all__ = ["EulerMaruyama", "DDPMAncestral"]
+__all__ = ["EulerMaruyama", "DDPMAncestral", "OneStagePlan"]
+
+
+@dataclass(frozen=True)
+class OneStagePlan:
+    """Per-step coefficients of a one-stage scheme on one grid (Python floats per step):
+    x_{n+1} = linear[n] x_n + model[n] F_n + noise[n] z_k(λ_n, λ_{n+1}), k = ``weight_exponent``.
+    ``alpha_start``/``sigma_start`` are α, σ at λ_n where the step needs them."""
+
+    lam: list
+    linear: list
+    model: list
+    noise: list
+    weight_exponent: float
+    stochastic: bool
+    alpha_start: list | None = None
+    sigma_start: list | None = None
 
 
 class EulerMaruyama(Solver):
@@ -45,14 +62,14 @@ class EulerMaruyama(Solver):
             linear = 1.0 + h * dlog
             model = -h * (1.0 + eta) * sigma
         noise = sigma * np.sqrt(2.0 * eta * h)
-        return (lam.tolist(), linear.tolist(), model.tolist(), noise.tolist(), eta > 0.0)
+        return OneStagePlan(lam.tolist(), linear.tolist(), model.tolist(), noise.tolist(), 0.0, eta > 0.0)
 
-    def _step(self, n, x, model, prep, noise, form, s_noise):
-        lam, linear, weight, noise_f, stochastic = prep
-        f = model.predict(x, lam[n], form)
-        out = (x * linear[n]).add_(f, alpha=weight[n])
-        if stochastic and s_noise > 0.0:
-            out.add_(noise(lam[n], lam[n + 1], 0.0).to(x.dtype), alpha=s_noise * noise_f[n])
+    def _step(self, n, x, model, plan, noise, form, s_noise):
+        f = model.predict(x, plan.lam[n], form)
+        out = (x * plan.linear[n]).add_(f, alpha=plan.model[n])
+        if plan.stochastic and s_noise > 0.0:
+            z = noise(plan.lam[n], plan.lam[n + 1], plan.weight_exponent)
+            out.add_(z.to(x.dtype), alpha=s_noise * plan.noise[n])
         return out, f
 
 
@@ -92,14 +109,14 @@ class DDPMAncestral(Solver):
         # 1 − q e^{−h} = −expm1(log q − h): no cancellation for small h.
         model = -alpha_t * np.expm1(0.5 * np.log1p(eta * em2h) - h)
         noise = sigma_t * np.sqrt(-eta * em2h)
-        return (lam.tolist(), linear.tolist(), model.tolist(), noise.tolist(),
-                alpha_s.tolist(), sigma_s.tolist(), eta)
+        return OneStagePlan(lam.tolist(), linear.tolist(), model.tolist(), noise.tolist(), eta, eta > 0.0,
+                            alpha_s.tolist(), sigma_s.tolist())
 
-    def _step(self, n, x, model, prep, noise, form, s_noise):
-        lam, linear, weight, noise_f, alpha_s, sigma_s, eta = prep
-        f = model.predict(x, lam[n], form)
-        d = f if form == "data" else (x - sigma_s[n] * f) / alpha_s[n]
-        out = (x * linear[n]).add_(d, alpha=weight[n])
-        if eta > 0.0 and s_noise > 0.0:
-            out.add_(noise(lam[n], lam[n + 1], eta).to(x.dtype), alpha=s_noise * noise_f[n])
+    def _step(self, n, x, model, plan, noise, form, s_noise):
+        f = model.predict(x, plan.lam[n], form)
+        d = f if form == "data" else (x - plan.sigma_start[n] * f) / plan.alpha_start[n]
+        out = (x * plan.linear[n]).add_(d, alpha=plan.model[n])
+        if plan.stochastic and s_noise > 0.0:
+            z = noise(plan.lam[n], plan.lam[n + 1], plan.weight_exponent)
+            out.add_(z.to(x.dtype), alpha=s_noise * plan.noise[n])
         return out, f

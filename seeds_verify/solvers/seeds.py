@@ -25,7 +25,7 @@ from .. import coefficients as C
 from ..schemes import SchemeSpec, seeds1_spec, seeds2_spec, seeds3_spec
 from .base import Solver
 
-__all__ = ["StepCoefficients", "ExponentialSolver", "SEEDS1", "SEEDS2", "SEEDS3"]
+__all__ = ["StepCoefficients", "ExponentialPlan", "ExponentialSolver", "SEEDS1", "SEEDS2", "SEEDS3"]
 
 
 @dataclass
@@ -50,10 +50,26 @@ class StepCoefficients:
     weight_exponent: float
     stochastic: bool
 
-    def as_lists(self):
-        """Python floats per step: multiplying a tensor by a float costs no device transfer."""
-        return (self.lam_start.tolist(), self.lam_points.tolist(), self.linear.tolist(),
-                [w.tolist() for w in self.model], self.noise.tolist())
+
+
+@dataclass(frozen=True)
+class ExponentialPlan:
+    """What :meth:`ExponentialSolver._step` reads: the grid's :class:`StepCoefficients` and the
+    same numbers as Python floats per step (multiplying a tensor by a float costs no device
+    transfer). ``model[i][n]`` are stage i's node weights in step n, ``noise[n][i][j]`` the
+    factor of z_j at stage i."""
+
+    coefficients: StepCoefficients
+    lam_start: list
+    lam_points: list
+    linear: list
+    model: list
+    noise: list
+
+    @classmethod
+    def of(cls, coeffs: StepCoefficients) -> "ExponentialPlan":
+        return cls(coeffs, coeffs.lam_start.tolist(), coeffs.lam_points.tolist(), coeffs.linear.tolist(),
+                   [w.tolist() for w in coeffs.model], coeffs.noise.tolist())
 
 
 class ExponentialSolver(Solver):
@@ -105,14 +121,14 @@ class ExponentialSolver(Solver):
         return StepCoefficients(lam_s, lam_pts, np.broadcast_to(linear, lam_pts.shape).copy(),
                                 model, noise, C.weight_exponent(form, eta), eta > 0.0)
 
-    def _prepare(self, lam, schedule, eta, form):
-        coeffs = self.coefficients(lam, schedule, eta, form)
-        return coeffs, coeffs.as_lists()
+    def _prepare(self, lam, schedule, eta, form) -> ExponentialPlan:
+        return ExponentialPlan.of(self.coefficients(lam, schedule, eta, form))
 
-    def _step(self, n, x, model, prep, noise, form, s_noise):
-        coeffs, (lam_s, lam_pts, linear, weights, noise_f) = prep
-        draw = coeffs.stochastic and s_noise > 0.0
-        k = coeffs.weight_exponent
+    def _step(self, n, x, model, plan: ExponentialPlan, noise, form, s_noise):
+        lam_s, lam_pts, linear, weights, noise_f = (plan.lam_start, plan.lam_points, plan.linear,
+                                                    plan.model, plan.noise)
+        draw = plan.coefficients.stochastic and s_noise > 0.0
+        k = plan.coefficients.weight_exponent
         evals = [model.predict(x, lam_s[n], form)]
         z: list[torch.Tensor] = []
         out = x
