@@ -21,6 +21,17 @@ and independent of x, so the law N(m, P) of x goes to
 exactly: no Monte Carlo noise. A solver whose output is not such a function of (x, its noise
 source) — e.g. one that draws numbers from a generator of its own — fails the check row and is
 reported through :class:`NotAffineError`.
+
+Whole runs (:func:`probe_trajectory`, what the weak study uses for every sampler). A multistep
+sampler's step depends on earlier model outputs, so it cannot be probed one step at a time; but
+its whole run is still affine in (y_0, z_1, …, z_J), with J the noise calls of the run:
+
+    y_N = M y_0 + c + Σ_j B_j z_j,   m' = M m + c,   P' = M P Mᵀ + Σ_ij C_ij B_i B_jᵀ,
+
+read off one run on 2 + d + J·d probe rows. C is the correlation of the increments on one
+Brownian path (:func:`increment_correlation`): the identity for calls on disjoint intervals, and
+exact for nested or overlapping ones (k-diffusion's ``sample_dpmpp_sde`` asks for z over
+(σ_i, σ_s) and over (σ_i, σ_{i+1})).
 """
 
 from __future__ import annotations
