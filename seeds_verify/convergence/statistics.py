@@ -13,9 +13,13 @@ and the range is decided once from the full data and kept fixed for every bootst
 
 Intervals:
 
-* Monte Carlo studies (strong, weak with samples): a percentile bootstrap over samples. Sample
-  ``s`` is one Brownian path and one start point; it is resampled *with the same indices for every
-  step count*, so the correlation between the errors of one path at different h is kept.
+* Monte Carlo studies (strong, weak with samples, deterministic from sampled starts): a
+  percentile bootstrap over samples. Sample ``s`` is one Brownian path and one start point; it is
+  resampled *with the same indices for every step count*, so the correlation between the errors
+  of one path at different h is kept. The interval is the union of the bootstrap interval and the
+  regression interval of the mean errors below: sampling noise and a ladder that still bends both
+  leave the order uncertain (``OrderFit.limited_by`` says which is wider, and so whether more
+  paths or finer steps buy a decision).
 * Exact studies (weak with exact moments, deterministic on closed forms): there is no sampling
   noise; the interval is the 95 % t-interval of the regression slope, which measures how far the
   points are from a straight line (the pre-asymptotic curvature).
@@ -75,6 +79,9 @@ class OrderFit:
         ci_low, ci_high: 95 % interval of the slope (bootstrap or regression, see ``method``).
         fit_range: (first, last) index into the ladder of the points fitted (inclusive).
         method: ``"bootstrap"`` or ``"regression"``.
+        limited_by: what sets the interval's width: ``"sampling"`` (the bootstrap percentiles;
+            more paths narrow it) or ``"curvature"`` (the regression interval: the fitted points
+            still bend, finer steps narrow it).
         errors_ci_low, errors_ci_high: per step count 95 % interval of the mean error
             (bootstrap percentiles; equal to the errors themselves for exact studies).
     """
@@ -87,6 +94,7 @@ class OrderFit:
     method: str
     errors_ci_low: tuple[float, ...]
     errors_ci_high: tuple[float, ...]
+    limited_by: str = "curvature"
 
 
 def _check_ladder(step_sizes, errors) -> tuple[np.ndarray, np.ndarray]:
@@ -192,8 +200,14 @@ def bootstrap_order(step_sizes, per_sample_errors, *, replicates: int = 1000, se
     q = (1.0 - CONFIDENCE) / 2.0
     lo, hi = np.quantile(boot_slopes, [q, 1.0 - q])
     elo, ehi = np.quantile(boot, [q, 1.0 - q], axis=0)
+    # The bootstrap sees the sampling noise only; a ladder that still bends is uncertain too.
+    # The interval is the union with the regression t-interval of the mean errors (how far the
+    # fitted points are from a straight line), and says which of the two is wider.
+    half = _regression_halfwidth(h[sl], mean[sl], slope, intercept)
+    limited_by = "curvature" if 2 * half > hi - lo else "sampling"
+    lo, hi = min(lo, slope - half), max(hi, slope + half)
     return OrderFit(float(slope), float(math.exp(intercept)), float(lo), float(hi), (first, last),
-                    "bootstrap", tuple(map(float, elo)), tuple(map(float, ehi)))
+                    "bootstrap", tuple(map(float, elo)), tuple(map(float, ehi)), limited_by)
 
 
 def _t_quantile(dof: int) -> float:
@@ -201,6 +215,17 @@ def _t_quantile(dof: int) -> float:
     from scipy.stats import t
 
     return float(t.ppf(0.5 + CONFIDENCE / 2.0, dof))
+
+
+def _regression_halfwidth(h, e, slope, intercept) -> float:
+    """t_{0.975, n−2} · SE(slope) of log e on log h (0 for two points)."""
+    x, y = np.log(h), np.log(e)
+    n = x.size
+    if n <= 2:
+        return 0.0
+    resid = y - (intercept + slope * x)
+    se = math.sqrt(float((resid ** 2).sum()) / (n - 2) / float(((x - x.mean()) ** 2).sum()))
+    return _t_quantile(n - 2) * se
 
 
 def regression_order(step_sizes, errors, *, floor: float = 0.0) -> OrderFit:
@@ -215,15 +240,8 @@ def regression_order(step_sizes, errors, *, floor: float = 0.0) -> OrderFit:
         raise ValueError("errors must be 1-D for an exact ladder")
     first, last = fit_range(h, e, floor)
     sl = slice(first, last + 1)
-    x, y = np.log(h[sl]), np.log(e[sl])
     slope, intercept = fit_slope(h[sl], e[sl])
-    n = x.size
-    if n > 2:
-        resid = y - (intercept + slope * x)
-        se = math.sqrt(float((resid ** 2).sum()) / (n - 2) / float(((x - x.mean()) ** 2).sum()))
-        half = _t_quantile(n - 2) * se
-    else:
-        half = 0.0
+    half = _regression_halfwidth(h[sl], e[sl], slope, intercept)
     return OrderFit(float(slope), float(math.exp(intercept)), float(slope - half), float(slope + half),
                     (first, last), "regression", tuple(map(float, e)), tuple(map(float, e)))
 

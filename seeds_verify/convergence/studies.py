@@ -22,8 +22,9 @@ state with a reference.
   (DOP853, rtol = atol = 1e-12).
 
 Orders and verdicts come from :mod:`.statistics`. :func:`settle` buys evidence while a verdict is
-``inconclusive``: Monte Carlo studies double their paths up to ``max_paths``, then (like exact
-studies) extend the ladder by doubling its finest step count up to ``max_steps``.
+``inconclusive``: Monte Carlo studies whose interval is set by sampling noise double their paths
+up to ``max_paths``; a ladder whose points still bend (and every exact study) gains a finer
+step count (twice the finest) up to ``max_steps``; when one budget is spent the other is used.
 """
 
 from __future__ import annotations
@@ -487,6 +488,8 @@ def measure(subject: Subject, regime: str, setup: StudySetup, *, tolerance: floa
                   f"tolerance = {declared - tolerance:.2f}")
     p_order, p_const = predicted(subject, regime)
     fit = o.fit
+    if fit is not None:
+        o.details["limited_by"] = fit.limited_by
     errors = [finite_or_none(e) for e in o.errors]
     mc = _is_monte_carlo(regime, setup.linear)
     result = RegimeResult(
@@ -557,9 +560,12 @@ def settle(subject: Subject, regime: str, problem, schedule: str, ladder: Ladder
                        "ci_high": result.ci_high})
         if result.verdict != S.INCONCLUSIVE or not helps:
             break
-        if _is_monte_carlo(regime, setup.linear) and 2 * paths <= ladder.max_paths:
+        more_paths = _is_monte_carlo(regime, setup.linear) and 2 * paths <= ladder.max_paths
+        finer = 2 * steps[-1] <= ladder.max_steps
+        sampling = result.details.get("limited_by", "sampling") == "sampling"
+        if more_paths and (sampling or not finer):
             paths *= 2
-        elif 2 * steps[-1] <= ladder.max_steps:
+        elif finer:
             steps = steps + (2 * steps[-1],)
         else:
             result = replace(result, reason=f"{result.reason}; evidence budget spent (max_paths="
