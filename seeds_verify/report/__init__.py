@@ -1,17 +1,23 @@
 """The verification report: one PDF (and a PNG per page) built from a convergence study.
 
 ``build_report(out_dir)`` reads ``out_dir/results.json`` (written by
-``python -m seeds_verify.convergence``) and writes ``out_dir/verification.pdf`` with, in order:
+``python -m seeds_verify.convergence``; every record is read back as a
+:class:`~seeds_verify.convergence.records.RegimeResult`) and writes ``out_dir/verification.pdf``
+with, in order:
 
-1. summary — the verdict table of every solver × prediction × regime × problem × schedule, with
-   declared, predicted and measured orders and the run's metadata;
-2. convergence — log–log error against step size per regime, re-plotted from the results;
+1. summary — the verdict table of every sampler × prediction × regime × problem × schedule, with
+   declared, predicted and measured orders, the paths and finest step count of the final round,
+   the verdict (pass, pass (>), FAIL, inconclusive, measured) with a note on every check that did
+   not pass, and the run's metadata;
+2. convergence — log–log error against step size per regime and problem × schedule, re-plotted
+   from the results;
 3. coefficient accuracy — φ_k and noise factors in ulps against mpmath, stable against naive
    (computed fresh);
 4. derivations — ``analytic.latex_summary()`` typeset by mathtext, and the table of
    ``analytic.predicted_orders()``;
 5. samples — SEEDS-1/2/3 and Euler–Maruyama on the 2-D ring mixture at a few NFE budgets;
-6. mutation check — the defective variants and the engine's verdict on each;
+6. mutation check — the defective variants and the engine's verdict on each in every regime and
+   in the point-mass exactness check;
 7. quality against NFE — only when ``benchmarks/results/quality*.json`` exists.
 
 Only matplotlib is needed (no LaTeX). Fonts are embedded as TrueType, so the text can be searched

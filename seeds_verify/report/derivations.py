@@ -134,16 +134,10 @@ def _layout(fig, renderer, latex: str, available: float) -> tuple[list[str], flo
     return indented, _MIN_FONT
 
 
-def _entries() -> tuple[list[tuple[str, str]], str | None]:
-    try:
-        from ..analytic import latex_summary
-    except ImportError as exc:
-        return [], f"seeds_verify.analytic.latex_summary is not available ({exc})."
-    entries = []
-    for item in latex_summary():
-        title, latex = item[0], item[1]
-        entries.append((str(title), display_fractions(str(latex).strip().strip("$"))))
-    return entries, None
+def _entries() -> list[tuple[str, str]]:
+    from ..analytic import latex_summary
+
+    return [(str(title), display_fractions(str(latex).strip().strip("$"))) for title, latex in latex_summary()]
 
 
 @dataclass
@@ -205,9 +199,8 @@ def _columns(blocks: list[_Block], height: float) -> tuple[list[_Block], list[_B
 def derivation_pages(entries: Sequence[tuple[str, str]] | None = None) -> Iterator[Page]:
     """Pages of (title, formula) blocks in two balanced columns; ``entries`` defaults to
     ``analytic.latex_summary()``."""
-    note = None
     if entries is None:
-        entries, note = _entries()
+        entries = _entries()
     column_width = (RIGHT - LEFT) / 2.0
     blocks = _blocks(entries, column_width - 0.035)
     page_no = 1
@@ -217,8 +210,6 @@ def derivation_pages(entries: Sequence[tuple[str, str]] | None = None) -> Iterat
             top = page_title(fig, "Derivations",
                              "Symbolic results of seeds_verify.analytic (sympy), typeset by mathtext.")
             top = paragraph(fig, top, _INTRO, width=135) - 0.012
-            if note:
-                top = paragraph(fig, top, note, colour=MUTED_COLOUR)
         else:
             top = page_title(fig, "Derivations (continued)")
         left, right, blocks = _columns(blocks, top - _BOTTOM)
@@ -269,26 +260,19 @@ def _order_cell(value) -> str:
 def predicted_order_pages(rows=None) -> Iterator[Page]:
     """A table of every predicted order and constant (``analytic.predicted_orders()``)."""
     from .layout import Table, draw_table
-    from .tables import _row_fields
 
     if rows is None:
-        try:
-            from ..analytic import predicted_orders
-        except ImportError:
-            return
+        from ..analytic import predicted_orders
+
         rows = predicted_orders()
     cells: dict[tuple[str, str], dict[str, tuple]] = {}
     order_of_keys: list[tuple[str, str]] = []
     for row in rows:
-        fields = _row_fields(row)
-        if fields is None:
-            continue
-        scheme, prediction, regime, order, constant, fractions, label = fields
-        key = (str(label or scheme), prediction)
+        key = (row.label, row.prediction)
         if key not in cells:
             cells[key] = {}
             order_of_keys.append(key)
-        cells[key][regime] = (order, constant)
+        cells[key][row.regime] = (row.order, row.constant)
     fig = new_page()
     y = page_title(fig, "Predicted orders", "Symbolic local-error expansions (MATH §9), computed by sympy.")
     y = paragraph(fig, y, _ORDERS_TEXT, width=135) - 0.012

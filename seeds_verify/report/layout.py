@@ -22,6 +22,7 @@ __all__ = [
     "A4_PORTRAIT",
     "PASS_COLOUR",
     "FAIL_COLOUR",
+    "INCONCLUSIVE_COLOUR",
     "MUTED_COLOUR",
     "Page",
     "report_style",
@@ -32,11 +33,13 @@ __all__ = [
     "draw_table",
     "rows_per_page",
     "row_lines",
+    "text_width",
 ]
 
 A4_PORTRAIT = (8.27, 11.69)  # inches
 PASS_COLOUR = "#1a7f37"
 FAIL_COLOUR = "#cf222e"
+INCONCLUSIVE_COLOUR = "#c75300"  # orange: the evidence could not decide
 MUTED_COLOUR = "#6e7781"
 _SHADE = "#f3f4f6"
 _HEADER_SHADE = "#d0d7de"
@@ -145,6 +148,20 @@ class Table:
         return widths
 
 
+def text_width(text: str, fontsize: float, bold: bool = False, dpi: float = 100.0) -> float:
+    """Width in points of the widest line of ``text`` in the report font (DejaVu Sans), as the
+    Agg renderer lays it out at ``dpi`` (hinting widens text at the PNG copies' resolution; the
+    PDF's own text is narrower, so a column sized by this fits both)."""
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    renderer = RendererAgg(10, 10, dpi)
+    prop = FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal", size=fontsize)
+    widths = [renderer.get_text_width_height_descent(line, prop, ismath=False)[0] if line.strip() else 0.0
+              for line in str(text).split("\n")]
+    return max(widths) * 72.0 / dpi
+
+
 def rows_per_page(top: float, bottom: float, row_height: float, header_lines: int = 2) -> int:
     """How many one-line body rows fit between ``top`` and ``bottom`` under a header."""
     return max(1, int((top - bottom - (0.35 + 0.85 * header_lines) * row_height) / row_height))
@@ -161,7 +178,7 @@ def draw_table(fig: Figure, table: Table, *, top: float, left: float = LEFT, rig
 
     Cells may contain line breaks; a row is as tall as its tallest cell. Body rows are shaded
     alternately so that a long row can be followed by eye; a cell colour, when given, colours
-    (and emboldens, for pass/fail colours) the text of that cell.
+    (and emboldens, for the pass, fail and inconclusive colours) the text of that cell.
     """
     widths = table.column_widths()
     total = float(sum(widths))
@@ -192,7 +209,8 @@ def draw_table(fig: Figure, table: Table, *, top: float, left: float = LEFT, rig
             y_text, va = y - row_height / 2, "center_baseline"
         for j, cell in enumerate(row):
             colour = table.colours[i][j] if table.colours is not None else None
-            weight = "bold" if (j in table.bold_columns or colour in (PASS_COLOUR, FAIL_COLOUR)) else "normal"
+            emphasised = colour in (PASS_COLOUR, FAIL_COLOUR, INCONCLUSIVE_COLOUR)
+            weight = "bold" if (j in table.bold_columns or emphasised) else "normal"
             fig.text(xs[j] + 0.004, y_text, str(cell), fontsize=fontsize, va=va, ha="left",
                      color=colour or "black", fontweight=weight, linespacing=1.05)
         y -= height

@@ -1,14 +1,16 @@
 """Reading a convergence study's ``results.json`` for the report.
 
 The file is written by ``python -m seeds_verify.convergence``; its layout is
-``{"meta": {...}, "records": [...], "mutations": [...]}`` (one record per solver × prediction ×
-η × problem × schedule × regime). The report only reads it, and reads it defensively: a field
-that is missing shows as "n/a" on the page rather than stopping the build, while a file that is
-not a study at all is rejected with a message naming the argument.
+``{"meta": {...}, "records": [...], "mutations": [...]}``. Every record is the
+:meth:`~seeds_verify.convergence.records.RegimeResult.to_record` of one sampler × regime ×
+problem × schedule, and is read back with :meth:`RegimeResult.from_record`, so the report and the
+engine share one vocabulary (field names, verdict strings). A record that cannot be read back is
+rejected with a message naming the file and the record; missing optional fields show as "n/a".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -16,20 +18,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StudyResults", "check_out_dir", "load_results", "RESULTS_FILE", "REGIME_ORDER"]
+from ..convergence import statistics as S
+from ..convergence.records import RegimeResult
+
+__all__ = ["StudyResults", "check_out_dir", "load_results", "parse_record", "RESULTS_FILE",
+           "REGIME_ORDER", "VERDICT_LABELS"]
 
 RESULTS_FILE = "results.json"
 REGIME_ORDER = ("deterministic", "strong", "weak")
-_REQUIRED_RECORD_KEYS = ("solver", "regime")
+# How each verdict of the engine is written on the pages (a failure in capitals).
+VERDICT_LABELS = {S.PASS: "pass", S.PASS_ABOVE: "pass (>)", S.FAIL: "FAIL", S.INCONCLUSIVE: "inconclusive",
+                  S.MEASURED: "measured"}
+_REQUIRED = tuple(f.name for f in dataclasses.fields(RegimeResult)
+                  if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
 
 
 @dataclass
 class StudyResults:
-    """The parsed study: run metadata, one dict per checked combination, mutation verdicts."""
+    """The parsed study: run metadata, one :class:`RegimeResult` per check, mutation entries."""
 
     path: Path
     meta: dict
-    records: list[dict]
+    records: list[RegimeResult]
     mutations: list[dict]
 
     @property
@@ -42,10 +52,21 @@ class StudyResults:
             return 0
 
     def regimes(self) -> list[str]:
-        """Regimes present, in the order deterministic, strong, weak, then any others."""
-        present = {r["regime"] for r in self.records}
-        ordered = [r for r in REGIME_ORDER if r in present]
-        return ordered + sorted(present - set(ordered))
+        """Regimes present, in the order deterministic, strong, weak."""
+        present = {r.regime for r in self.records}
+        return [r for r in REGIME_ORDER if r in present]
+
+    def counts(self) -> dict[str, int]:
+        """Number of records per verdict (every verdict of the engine, zeros included)."""
+        out = dict.fromkeys(S.VERDICTS, 0)
+        for r in self.records:
+            out[r.verdict] += 1
+        return out
+
+    @property
+    def verdict(self) -> str:
+        """The worst verdict over the records (:func:`~seeds_verify.convergence.statistics.worst_verdict`)."""
+        return S.worst_verdict(r.verdict for r in self.records)
 
 
 def check_out_dir(out_dir: Any) -> Path:
@@ -70,30 +91,17 @@ def _finite_or_none(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _clean_record(index: int, record: Any, path: Path) -> dict:
+def parse_record(record: Any, where: str = "record") -> RegimeResult:
+    """One ``results.json`` record as a :class:`RegimeResult`; ValueError naming ``where`` otherwise."""
     if not isinstance(record, dict):
-        raise ValueError(f"{path}: records[{index}] must be an object, got {type(record).__name__}")
-    missing = [k for k in _REQUIRED_RECORD_KEYS if k not in record]
+        raise ValueError(f"{where} must be an object, got {type(record).__name__}")
+    missing = [k for k in _REQUIRED if k not in record]
     if missing:
-        raise ValueError(f"{path}: records[{index}] lacks {', '.join(missing)}")
-    out = dict(record)
-    for key in ("solver", "regime", "prediction", "problem", "schedule"):
-        out[key] = str(out.get(key, "n/a"))
-    for key in ("eta", "measured_order", "ci_low", "ci_high", "expected_order", "predicted_order",
-                "predicted_constant", "reference_error"):
-        out[key] = _finite_or_none(out.get(key))
-    passed = out.get("passed")
-    out["passed"] = passed if isinstance(passed, bool) else None
-    for key in ("step_sizes", "errors", "errors_ci_low", "errors_ci_high", "rms_errors"):
-        values = out.get(key)
-        if not isinstance(values, (list, tuple)):
-            out[key] = []
-        else:
-            out[key] = [_finite_or_none(v) for v in values]
-    counts = out.get("step_counts")
-    out["step_counts"] = [int(c) if _finite_or_none(c) is not None and float(c).is_integer() else None
-                          for c in counts] if isinstance(counts, (list, tuple)) else []
-    return out
+        raise ValueError(f"{where} lacks {', '.join(missing)} (not a RegimeResult record)")
+    try:
+        return RegimeResult.from_record(record)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from exc
 
 
 def load_results(out_dir: Any) -> StudyResults:
@@ -117,5 +125,5 @@ def load_results(out_dir: Any) -> StudyResults:
         raise ValueError(f"{path} must hold a list under 'records'")
     meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
     mutations = data.get("mutations") if isinstance(data.get("mutations"), list) else []
-    clean = [_clean_record(i, r, path) for i, r in enumerate(records)]
-    return StudyResults(path, meta, clean, [m for m in mutations if isinstance(m, dict)])
+    parsed = [parse_record(r, f"{path}: records[{i}]") for i, r in enumerate(records)]
+    return StudyResults(path, meta, parsed, [m for m in mutations if isinstance(m, dict)])

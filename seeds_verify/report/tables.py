@@ -4,32 +4,45 @@ from __future__ import annotations
 
 import shlex
 import textwrap
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
-from .layout import (FAIL_COLOUR, LEFT, MUTED_COLOUR, PASS_COLOUR, Page, Table, draw_table, new_page,
-                     page_title, paragraph, row_lines, rows_per_page)
-from .results import REGIME_ORDER, StudyResults
+from ..convergence import statistics as S
+from ..convergence.records import RegimeResult
+from .layout import (A4_PORTRAIT, FAIL_COLOUR, INCONCLUSIVE_COLOUR, LEFT, MUTED_COLOUR, PASS_COLOUR, RIGHT,
+                     Page, Table, draw_table, new_page, page_title, paragraph, row_lines, rows_per_page, text_width)
+from .results import REGIME_ORDER, VERDICT_LABELS, StudyResults
 
-__all__ = ["summary_pages", "mutation_pages", "predicted_lookup", "format_order", "SUMMARY_HEADERS"]
+__all__ = ["summary_pages", "summary_rows", "mutation_pages", "format_order", "verdict_colour",
+           "SUMMARY_HEADERS"]
 
-SUMMARY_HEADERS = ("solver", "pred.", "η", "regime", "problem", "schedule", "declared\norder",
-                   "predicted\norder (constant)", "measured order\n[95 % CI]", "verdict")
+SUMMARY_HEADERS = ("sampler", "pred.", "η", "regime", "problem", "schedule", "declared\norder",
+                   "predicted\norder (constant)", "measured order\n[95 % CI]", "paths", "finest\nsteps",
+                   "verdict")
 
 _LEGEND = (
-    "How to read this table. Each row is one convergence check: a solver driven by a data (D) or "
+    "How to read this table. Each row is one convergence check: a sampler driven by a data (D) or "
     "noise (ε̂) prediction with stochasticity η, on a closed-form problem and schedule, in one regime "
     "(deterministic: η = 0, error of the ODE solution; strong: pathwise error on one shared Brownian "
     "path, MATH §9; weak: error of expectations of smooth test functions). 'declared' is the order the "
-    "solver class claims; 'predicted' is the order and leading error constant derived symbolically by "
+    "sampler is held to; 'predicted' is the order and leading error constant derived symbolically by "
     "seeds_verify.analytic (n/a where no prediction exists); 'measured' is the least-squares slope of "
-    "log error against log step size over the fitted range, with a 95 % bootstrap interval. "
-    "'verdict' is the convergence engine's decision (rule above): pass when the measured order is "
-    "consistent with the declared one within the stated tolerance, 'pass (>)' when it is even clearly "
-    "higher, FAIL (red) otherwise. The plots on the next pages show the errors behind every number."
+    "log error against log step size over the fitted range, with its 95 % interval. 'paths' and "
+    "'finest steps' are those of the final round: an inconclusive check is repeated with more paths "
+    "(Monte Carlo; '–' marks an exact moment study without paths) and finer steps before the engine "
+    "settles. 'verdict' follows the rule above: pass, 'pass (>)' when the order is clearly above the "
+    "declared one, FAIL (red) when it is clearly below, inconclusive (orange) when the interval cannot "
+    "decide, measured (grey) when nothing was declared. Numbered notes under the table say why a "
+    "check did not pass. The plots on the next pages show the errors behind every number."
 )
+
+
+_ROW_HEIGHT = 0.0135
+_FONT_SIZE = 6.0
+_MIN_FONT_SIZE = 4.5
+_BOLD = (PASS_COLOUR, FAIL_COLOUR, INCONCLUSIVE_COLOUR)
 
 
 def format_order(value: float | None, digits: int = 2) -> str:
@@ -37,6 +50,12 @@ def format_order(value: float | None, digits: int = 2) -> str:
     if value is None:
         return "n/a"
     return f"{value:.{digits}f}"
+
+
+def verdict_colour(verdict: str) -> str:
+    """Text colour of a verdict: green pass, red fail, orange inconclusive, grey measured."""
+    return {S.PASS: PASS_COLOUR, S.PASS_ABOVE: PASS_COLOUR, S.FAIL: FAIL_COLOUR,
+            S.INCONCLUSIVE: INCONCLUSIVE_COLOUR}.get(verdict, MUTED_COLOUR)
 
 
 def _format_eta(value: float | None) -> str:
@@ -47,117 +66,75 @@ def _format_constant(value: float | None) -> str:
     return "" if value is None else f" ({value:.3g})"
 
 
-def _default_fractions() -> dict[str, tuple]:
-    """Stage fractions (end point excluded) of each scheme as the solvers build it by default."""
-    from ..schemes import SEEDS2_VARIANTS, SEEDS3_VARIANTS, seeds2_spec, seeds3_spec
-
-    out = {f"seeds2_{v}": seeds2_spec(variant=v).fractions[:-1] for v in SEEDS2_VARIANTS}
-    out.update({f"seeds3_{v}": seeds3_spec(variant=v).fractions[:-1] for v in SEEDS3_VARIANTS})
-    return out
+def _format_declared(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"
 
 
-def _row_fields(row) -> tuple | None:
-    """(scheme, prediction, regime, order, constant, fractions, label) of a prediction row.
+def _sort_key(record: RegimeResult):
+    rank = REGIME_ORDER.index(record.regime)
+    return (rank, record.problem, record.schedule, record.sampler, record.prediction or "", record.eta)
 
-    Rows are objects with those attributes (``analytic.OrderPrediction``), dicts with those
-    keys, or tuples ``(scheme, prediction, regime, order, constant)``.
+
+def _needs_note(record: RegimeResult) -> bool:
+    return not record.passed and (record.verdict != S.MEASURED or bool(record.reason))
+
+
+def _note_text(record: RegimeResult) -> str:
+    what = " · ".join(x for x in (record.sampler, record.prediction, f"η={record.eta:g}", record.regime,
+                                  record.problem, record.schedule) if x)
+    why = record.reason or "no reason recorded"
+    return f"{what}: {VERDICT_LABELS[record.verdict]}, {why}"
+
+
+def summary_rows(results: StudyResults) -> tuple[list[list[str]], list[list[str | None]], list[str]]:
+    """Table cells, text colours and notes of the summary, one row per record, in reading order.
+
+    A row that did not pass (and a measured one with a reason) carries a note number ``[k]`` in its
+    verdict cell; ``notes[k - 1]`` says which check it is and why.
     """
-    names = ("scheme", "prediction", "regime", "order", "constant")
-    if isinstance(row, dict):
-        values = [row.get(n) for n in names]
-        fractions, label = tuple(row.get("fractions") or ()), row.get("label")
-    elif all(hasattr(row, n) for n in names):
-        values = [getattr(row, n) for n in names]
-        fractions, label = tuple(getattr(row, "fractions", ()) or ()), getattr(row, "label", None)
-    else:
-        try:
-            values = list(row)[:5]
-        except TypeError:
-            return None
-        if len(values) < 5:
-            return None
-        fractions, label = (), None
-    return (*(str(v) for v in values[:3]), _as_float(values[3]), _as_float(values[4]), fractions, label)
-
-
-def predicted_lookup() -> Callable[[str, str, str], tuple[float | None, float | None]]:
-    """A function (solver, prediction, regime) → (order, constant) from ``analytic.predicted_orders()``.
-
-    A solver matches a row by its label (e.g. ``seeds2_phi_1(r=1/3)``) or by its scheme name; a
-    scheme predicted for several stage fractions answers with the solvers' default fractions.
-    When the analytic module is not importable every lookup answers (None, None).
-    """
-    try:
-        from ..analytic import predicted_orders
-    except ImportError:
-        return lambda solver, prediction, regime: (None, None)
-    defaults = _default_fractions()
-    table: dict[tuple[str, str, str], tuple[float | None, float | None]] = {}
-    by_scheme: dict[tuple[str, str, str], tuple[bool, tuple[float | None, float | None]]] = {}
-    for row in predicted_orders():
-        fields = _row_fields(row)
-        if fields is None:
-            continue
-        scheme, prediction, regime, order, constant, fractions, label = fields
-        value = (order, constant)
-        if label:
-            table[(str(label), prediction, regime)] = value
-        is_default = tuple(fractions) == tuple(defaults.get(scheme, ()))
-        key = (scheme, prediction, regime)
-        if key not in by_scheme or (is_default and not by_scheme[key][0]):
-            by_scheme[key] = (is_default, value)
-    for key, (_, value) in by_scheme.items():
-        table.setdefault(key, value)
-    return lambda solver, prediction, regime: table.get((solver, prediction, regime), (None, None))
-
-
-def _as_float(value) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _sort_key(record: dict):
-    regime = record["regime"]
-    rank = REGIME_ORDER.index(regime) if regime in REGIME_ORDER else len(REGIME_ORDER)
-    return (rank, regime, record["problem"], record["schedule"], record["solver"], record["prediction"],
-            record["eta"] if record["eta"] is not None else -1.0)
-
-
-def summary_rows(results: StudyResults, lookup=None) -> tuple[list[list[str]], list[list[str | None]]]:
-    """Table cells and text colours of the summary, one row per record, in reading order."""
-    records = sorted(results.records, key=_sort_key)
-    need_lookup = any(r["predicted_order"] is None for r in records)
-    if lookup is None and need_lookup:
-        lookup = predicted_lookup()
-    rows, colours = [], []
-    for r in records:
-        order, constant = r["predicted_order"], r["predicted_constant"]
-        if order is None and lookup is not None:
-            order, constant = lookup(r["solver"], r["prediction"], r["regime"])
+    rows, colours, notes = [], [], []
+    for r in sorted(results.records, key=_sort_key):
+        order, constant = r.predicted_order, r.predicted_constant
         predicted = "n/a" if order is None else format_order(order) + _format_constant(constant)
-        measured = format_order(r["measured_order"])
-        if r["ci_low"] is not None and r["ci_high"] is not None:
-            measured += f" [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
-        verdict = {True: "pass", False: "FAIL", None: "n/a"}[r["passed"]]
-        if r["passed"] and r.get("above_expected") is True:
-            verdict = "pass (>)"
-        colour = {True: PASS_COLOUR, False: FAIL_COLOUR, None: MUTED_COLOUR}[r["passed"]]
-        rows.append([r["solver"], r["prediction"], _format_eta(r["eta"]), r["regime"], r["problem"],
-                     r["schedule"], format_order(r["expected_order"], 1), predicted, measured, verdict])
-        colours.append([None] * 7 + [None if order is not None else MUTED_COLOUR, None, colour])
-    return rows, colours
+        measured = format_order(r.measured_order)
+        if r.ci_low is not None and r.ci_high is not None:
+            measured += f" [{r.ci_low:.2f}, {r.ci_high:.2f}]"
+        verdict = VERDICT_LABELS[r.verdict]
+        if _needs_note(r):
+            notes.append(_note_text(r))
+            verdict += f" [{len(notes)}]"
+        finest = str(r.step_counts[-1]) if r.step_counts else "n/a"
+        rows.append([r.sampler, r.prediction or "–", _format_eta(r.eta), r.regime, r.problem, r.schedule,
+                     _format_declared(r.declared), predicted, measured, str(r.paths) if r.paths else "–",
+                     finest, verdict])
+        colours.append([None] * 6 + [MUTED_COLOUR if r.declared is None else None,
+                                     MUTED_COLOUR if order is None else None, None, None, None,
+                                     verdict_colour(r.verdict)])
+    return rows, colours, notes
 
 
-def _summary_widths(rows: list[list[str]]) -> list[float]:
-    """Relative column widths from the longest entry of each column over the whole table, so
-    that continuation pages line up with the first."""
+def _summary_widths(rows: list[list[str]], colours: list[list[str | None]],
+                    fontsize: float) -> list[float]:
+    """Column widths (points) from the widest entry of each column over the whole table, so that
+    continuation pages line up with the first."""
     widths = []
     for j, head in enumerate(SUMMARY_HEADERS):
-        longest = max([len(line) for line in head.split("\n")] + [len(r[j]) for r in rows])
-        widths.append(longest + 2.5)
+        widest = text_width(head, fontsize, bold=True)
+        for row, colour in zip(rows, colours):
+            widest = max(widest, text_width(row[j], fontsize, bold=colour[j] in _BOLD))
+        widths.append(widest + fontsize)
     return widths
+
+
+def _summary_font(rows: list[list[str]], colours: list[list[str | None]]) -> tuple[float, list[float]]:
+    """The table's font size (smaller than the default only when long names need it) and widths."""
+    available = (RIGHT - LEFT) * A4_PORTRAIT[0] * 72.0
+    size = _FONT_SIZE
+    widths = _summary_widths(rows, colours, size)
+    while sum(widths) > available and size > _MIN_FONT_SIZE:
+        size = max(_MIN_FONT_SIZE, round(size * available / sum(widths) - 0.05, 1))
+        widths = _summary_widths(rows, colours, size)
+    return size, widths
 
 
 def _command(meta: dict) -> str:
@@ -190,63 +167,120 @@ def _versions(meta: dict) -> str:
     return "n/a"
 
 
+def _ladder(meta: dict) -> str:
+    steps = meta.get("steps")
+    text = "steps " + (", ".join(str(s) for s in steps) if isinstance(steps, list) and steps else "n/a")
+    if meta.get("max_steps") is not None:
+        text += f" (extended up to {meta['max_steps']} while inconclusive)"
+    text += f"; paths {meta.get('paths', 'n/a')}"
+    if meta.get("max_paths") is not None:
+        text += f" (doubled up to {meta['max_paths']} while inconclusive)"
+    return text
+
+
+def headline(results: StudyResults) -> tuple[str, str]:
+    """The overall line and its colour: counts of pass / fail / inconclusive (and measured)."""
+    counts = results.counts()
+    n = len(results.records)
+    passed = counts[S.PASS] + counts[S.PASS_ABOVE]
+    text = f"{n} checks: {passed} pass"
+    if counts[S.PASS_ABOVE]:
+        text += f" ({counts[S.PASS_ABOVE]} above the declared order)"
+    text += f", {counts[S.FAIL]} fail, {counts[S.INCONCLUSIVE]} inconclusive"
+    if counts[S.MEASURED]:
+        text += f", {counts[S.MEASURED]} measured only"
+    caught = sum(1 for m in results.mutations if m.get("caught") is True)
+    if results.mutations:
+        text += f"; {caught} of {len(results.mutations)} defective variants caught"
+    worst = results.verdict
+    if worst == S.FAIL or caught < len(results.mutations):
+        colour = FAIL_COLOUR
+    elif worst == S.INCONCLUSIVE:
+        colour = INCONCLUSIVE_COLOUR
+    elif worst == S.MEASURED:
+        colour = MUTED_COLOUR
+    else:
+        colour = PASS_COLOUR
+    return text, colour
+
+
 def _run_lines(results: StudyResults) -> list[tuple[str, str]]:
     meta = results.meta
-    n = len(results.records)
-    passed = sum(1 for r in results.records if r["passed"] is True)
-    failed = sum(1 for r in results.records if r["passed"] is False)
-    caught = sum(1 for m in results.mutations if m.get("caught") is True)
     wall = meta.get("wall_time_s")
     wall = f"{float(wall):.1f} s" if isinstance(wall, (int, float)) and not isinstance(wall, bool) else "n/a"
-    verdict = f"{passed} of {n} checks passed, {failed} failed"
-    if results.mutations:
-        verdict += f"; {caught} of {len(results.mutations)} defective variants caught"
     lines = [
         ("command", _command(meta)),
         ("seed", str(meta.get("seed", "n/a"))),
         ("device / dtype", f"{meta.get('device', 'n/a')} / {meta.get('dtype', 'n/a')}"),
         ("versions", _versions(meta)),
         ("wall time", wall),
+        ("ladder", _ladder(meta)),
         ("tolerance", str(meta.get("tolerance", "n/a"))),
         ("results", str(results.path)),
     ]
     exactness = _exactness(meta)
     if exactness:
         lines.append(("exactness", exactness))
-    if isinstance(meta.get("fit_rule"), str):
-        lines.append(("verdict rule", meta["fit_rule"]))
-    lines.append(("overall", verdict))
+    lines.append(("verdict rule", str(meta.get("fit_rule", "n/a"))))
+    lines.append(("overall", headline(results)[0]))
     return lines
 
 
-def summary_pages(results: StudyResults, lookup=None) -> Iterator[Page]:
-    """The summary: run information, a legend and the verdict table (continued over pages)."""
-    rows, colours = summary_rows(results, lookup)
-    row_height, bottom = 0.0135, 0.05
+_NOTE_SIZE = 6.0
+_NOTE_STEP = _NOTE_SIZE * 1.4 / 72.0 / 11.69
+_NOTE_WIDTH = 165
+
+
+def _note_lines(number: int, note: str) -> list[str]:
+    return textwrap.wrap(f"[{number}] {note}", _NOTE_WIDTH, subsequent_indent="      ") or [""]
+
+
+def summary_pages(results: StudyResults) -> Iterator[Page]:
+    """The summary: run information, a legend and the verdict table with its notes (continued
+    over pages; each page lists the notes of its own rows under its table)."""
+    rows, colours, notes = summary_rows(results)
+    note_of_row: list[int | None] = []
+    for row in rows:
+        number = row[-1].rsplit("[", 1)[-1].rstrip("]") if row[-1].endswith("]") else None
+        note_of_row.append(int(number) if number else None)
+    fontsize, widths = _summary_font(rows, colours)
+    bottom = 0.05
     fig = new_page()
     y = page_title(fig, "SEEDS verification report: summary",
-                   "Every solver × prediction × regime × problem × schedule checked by the convergence study.")
+                   "Every sampler × prediction × regime × problem × schedule checked by the convergence study.")
+    overall_colour = headline(results)[1]
     for label, value in _run_lines(results):
         fig.text(LEFT, y, label, fontsize=7, fontweight="bold", va="top")
-        colour = "black"
-        if label == "overall":
-            colour = PASS_COLOUR if all(r["passed"] is not False for r in results.records) else FAIL_COLOUR
-        y = paragraph(fig, y, value, x=LEFT + 0.13, width=105, colour=colour,
+        y = paragraph(fig, y, value, x=LEFT + 0.13, width=105,
+                      colour=overall_colour if label == "overall" else "black",
                       family="DejaVu Sans Mono" if label == "command" else None)
         y -= 0.002
     y = paragraph(fig, y - 0.006, _LEGEND, fontsize=6.5, width=140, colour="#24292f") - 0.008
-    page_no = 1
-    start = 0
+    page_no, start = 1, 0
     while True:
-        fit = rows_per_page(y, bottom, row_height)
-        chunk = slice(start, start + fit)
-        table = Table(SUMMARY_HEADERS, rows[chunk], colours[chunk],
-                      widths=_summary_widths(rows))
-        draw_table(fig, table, top=y, row_height=row_height)
+        # Rows and the notes they carry share the space between the table's top and the bottom.
+        budget = y - bottom - (0.35 + 0.85 * 2) * _ROW_HEIGHT
+        end, used, any_note = start, 0.0, False
+        while end < len(rows):
+            extra = _ROW_HEIGHT
+            n = note_of_row[end]
+            if n is not None:
+                extra += len(_note_lines(n, notes[n - 1])) * _NOTE_STEP + (0.0 if any_note else 0.008)
+            if used + extra > budget and end > start:
+                break
+            used += extra
+            any_note = any_note or n is not None
+            end += 1
+        table = Table(SUMMARY_HEADERS, rows[start:end], colours[start:end], widths=widths)
+        y_note = draw_table(fig, table, top=y, row_height=_ROW_HEIGHT, fontsize=fontsize) - 0.006
         if not rows:
             paragraph(fig, y - 0.03, "results.json holds no records.", colour=MUTED_COLOUR)
+        for n in (n for n in note_of_row[start:end] if n is not None):
+            for line in _note_lines(n, notes[n - 1]):
+                fig.text(LEFT, y_note, line, fontsize=_NOTE_SIZE, va="top", color="#24292f")
+                y_note -= _NOTE_STEP
         yield Page("summary" if page_no == 1 else f"summary_{page_no}", fig)
-        start += fit
+        start = end
         if start >= len(rows):
             return
         page_no += 1
@@ -255,88 +289,139 @@ def summary_pages(results: StudyResults, lookup=None) -> Iterator[Page]:
 
 
 _MUTATION_TEXT = (
-    "A mutant is a deliberately defective copy of a solver. The convergence engine runs each one "
-    "through the same checks as the real solvers and must reject it in at least one regime; a mutant "
-    "that passes everywhere would show that the checks cannot see that kind of defect. The column per "
-    "regime is the engine's verdict on the mutant ('failed' means the defect was detected there). "
-    "The swapped noise coefficients of MATH §7 keep every variance right, so only the strong "
-    "(pathwise) regime can detect them."
+    "A mutant is a deliberately defective copy of a solver that keeps the declared orders of the "
+    "scheme it breaks. The convergence engine runs each one through the same checks as the real "
+    "solvers, and through the point-mass exactness check (MATH §8), and must reject it in at least one "
+    "of them; a mutant that passes everywhere would show that the checks cannot see that kind of "
+    "defect. Each column is the engine's verdict on the mutant: 'fail' means the defect was detected "
+    "there, 'inconclusive' (orange) that the evidence could not decide, 'pass' (grey) that the check "
+    "did not see the defect."
 )
 
 
-_MUTATION_CHARS = 138  # characters of the table font across the text width (measured)
+_MUTATION_FONT_SIZE = 6.5
+
+
+def _mutation_regimes(results: StudyResults) -> list[str]:
+    """Regimes with a verdict for some mutant, in report order, then the exactness check."""
+    present = {k for m in results.mutations for k in (m.get("regimes") or {})}
+    return [r for r in REGIME_ORDER if r in present] + (["exactness"] if "exactness" in present else [])
 
 
 def mutation_rows(results: StudyResults) -> tuple[list[str], list[list[str]], list[list[str | None]], list[float]]:
-    """Headers, cells, colours and relative column widths of the mutation table."""
-    regimes: list[str] = []
-    for m in results.mutations:
-        for regime in (m.get("regimes") or {}):
-            if regime not in regimes:
-                regimes.append(regime)
-    regimes.sort(key=lambda r: (REGIME_ORDER.index(r) if r in REGIME_ORDER else len(REGIME_ORDER), r))
+    """Headers, cells, colours and column widths (points) of the mutation table."""
+    regimes = _mutation_regimes(results)
     headers = ["mutant", "what is wrong"] + regimes + ["caught"]
     names = [str(m.get("mutant", "?")) for m in results.mutations]
-    name_width = max([len(n) for n in names] + [6]) + 2
-    regime_widths = [max(len(r), 6) + 2 for r in regimes]
-    text_width = max(30, _MUTATION_CHARS - name_width - sum(regime_widths) - 8)
+    pad = _MUTATION_FONT_SIZE * 1.2
+
+    def width(cells: list[str], head: str) -> float:
+        return max([text_width(head, _MUTATION_FONT_SIZE, bold=True)]
+                   + [text_width(c, _MUTATION_FONT_SIZE, bold=True) for c in cells]) + pad
+
+    name_width = width(names, "mutant")
+    regime_widths = [width([S.INCONCLUSIVE], r) for r in regimes]
+    caught_width = width(["yes", "NO"], "caught")
+    available = (RIGHT - LEFT) * A4_PORTRAIT[0] * 72.0
+    text_points = max(120.0, available - name_width - sum(regime_widths) - caught_width)
+    # Characters per line of the description: the width over a generous average glyph width.
+    chars = max(20, int(text_points / (0.56 * _MUTATION_FONT_SIZE)))
     rows, colours = [], []
     for name, m in zip(names, results.mutations):
         verdicts = m.get("regimes") if isinstance(m.get("regimes"), dict) else {}
-        description = "\n".join(textwrap.wrap(str(m.get("description", "")), text_width - 2)) or " "
+        description = "\n".join(textwrap.wrap(str(m.get("description", "")), chars)) or " "
         cells = [name, description]
         cell_colours: list[str | None] = [None, None]
         for regime in regimes:
             verdict = verdicts.get(regime)
             cells.append("—" if verdict is None else str(verdict))
-            cell_colours.append(MUTED_COLOUR if verdict in (None, "passed") else None)
+            cell_colours.append(None if verdict == S.FAIL
+                                else INCONCLUSIVE_COLOUR if verdict == S.INCONCLUSIVE else MUTED_COLOUR)
         caught = m.get("caught")
         cells.append({True: "yes", False: "NO"}.get(caught, "n/a"))
         cell_colours.append({True: PASS_COLOUR, False: FAIL_COLOUR}.get(caught, MUTED_COLOUR))
         rows.append(cells)
         colours.append(cell_colours)
-    return headers, rows, colours, [name_width, text_width] + regime_widths + [8]
+    return headers, rows, colours, [name_width, text_points] + regime_widths + [caught_width]
+
+
+def _mutation_setting(results: StudyResults) -> str | None:
+    """Where the mutants were run (problem, schedule, prediction, η), when the entries say."""
+    settings = []
+    for m in results.mutations:
+        eta = m.get("eta")
+        text = ", ".join(x for x in (
+            f"problem {m['problem']}" if m.get("problem") else None,
+            f"schedule {m['schedule']}" if m.get("schedule") else None,
+            f"{m['prediction']} prediction" if m.get("prediction") else None,
+            f"η = {eta:g}" if isinstance(eta, (int, float)) and not isinstance(eta, bool) else None) if x)
+        if text and text not in settings:
+            settings.append(text)
+    return ("Every mutant was run on " + "; ".join(settings) + ".") if settings else None
 
 
 def _mutation_errors(fig, results: StudyResults, top: float) -> None:
     """Per regime, each mutant's errors against the number of steps (from its "details")."""
-    steps = results.meta.get("steps")
     regimes = [r for r in REGIME_ORDER
                if any(isinstance((m.get("details") or {}).get(r), dict) for m in results.mutations)]
     if not regimes or top < 0.3:
         return
     fig.text(LEFT, top, "Errors of each mutant against the number of steps (legend: measured order; "
-             "dashed: rejected in that regime).", fontsize=7, va="top")
+             "dashed: rejected in that regime, dotted orange: inconclusive).", fontsize=7, va="top")
     width = (0.86 - 0.08 * (len(regimes) - 1)) / len(regimes)
     height = min(0.28, top - 0.12)
-    palette = ("#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#0a3069", "#bc4c00", "#57606a")
+    palette = ("#0969da", "#bf3989", "#1a7f37", "#8250df", "#0a3069", "#57606a", "#1b7c83", "#6639ba")
     for k, regime in enumerate(regimes):
         ax = fig.add_axes([LEFT + 0.04 + k * (width + 0.08), top - 0.035 - height, width, height])
+        ticks: set[float] = set()
         for i, m in enumerate(results.mutations):
             detail = (m.get("details") or {}).get(regime)
             if not isinstance(detail, dict) or not isinstance(detail.get("errors"), list):
                 continue
             errors = np.array([v if isinstance(v, (int, float)) else np.nan for v in detail["errors"]], float)
-            xs = np.array(steps if isinstance(steps, list) and len(steps) == len(errors)
+            counts = detail.get("step_counts")
+            xs = np.array(counts if isinstance(counts, list) and len(counts) == len(errors)
                           else range(1, len(errors) + 1), dtype=float)
             ok = np.isfinite(errors) & (errors > 0)
             if ok.sum() < 1:
                 continue
+            ticks.update(xs[ok].tolist())
             order = detail.get("measured_order")
+            verdict = (m.get("regimes") or {}).get(regime)
             label = f"{m.get('mutant', '?')}: " + (f"{order:.2f}" if isinstance(order, (int, float)) else "n/a")
-            rejected = (m.get("regimes") or {}).get(regime) == "failed"
-            ax.plot(xs[ok], errors[ok], marker="o", markersize=2.5, color=palette[i % len(palette)],
-                    linestyle="--" if rejected else "-", label=label)
+            style = {S.FAIL: "--", S.INCONCLUSIVE: ":"}.get(verdict, "-")
+            colour = INCONCLUSIVE_COLOUR if verdict == S.INCONCLUSIVE else palette[i % len(palette)]
+            ax.plot(xs[ok], errors[ok], marker="o", markersize=2.5, color=colour, linestyle=style, label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        if isinstance(steps, list) and steps:
-            ax.xaxis.set_major_locator(FixedLocator([float(v) for v in steps]))
-            ax.xaxis.set_major_formatter(FixedFormatter([f"{v:g}" for v in steps]))
+        if ticks:
+            shown = sorted(ticks)[::max(1, int(np.ceil(len(ticks) / 6)))]
+            ax.xaxis.set_major_locator(FixedLocator(shown))
+            ax.xaxis.set_major_formatter(FixedFormatter([f"{v:g}" for v in shown]))
             ax.xaxis.set_minor_locator(NullLocator())
         ax.set_title(f"{regime} regime", fontsize=7.5, pad=3)
-        ax.set_xlabel("number of steps" if isinstance(steps, list) else "step index", labelpad=1)
+        ax.set_xlabel("number of steps", labelpad=1)
         ax.set_ylabel("error", labelpad=1)
-        ax.legend(fontsize=5, loc="lower left")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=5, loc="upper left", bbox_to_anchor=(0.0, -0.13), frameon=False,
+                      borderaxespad=0.0)
+    _unplotted_reasons(fig, results, top - 0.035 - height - 0.11)
+
+
+def _unplotted_reasons(fig, results: StudyResults, top: float) -> None:
+    """Why a mutant has no error curve in a regime (no ladder was measured), one line each."""
+    lines = []
+    for m in results.mutations:
+        for regime, detail in (m.get("details") or {}).items():
+            if (regime in REGIME_ORDER and isinstance(detail, dict) and not detail.get("errors")
+                    and detail.get("reason")):
+                verdict = (m.get("regimes") or {}).get(regime, "n/a")
+                lines.append(f"{m.get('mutant', '?')} · {regime}: {verdict}, {detail['reason']}")
+    if not lines or top < 0.08:
+        return
+    y = paragraph(fig, top, "Not plotted (no error ladder was measured):", fontsize=6.5)
+    for line in lines:
+        y = paragraph(fig, y, line, fontsize=6, width=165, colour="#24292f")
 
 
 def mutation_pages(results: StudyResults) -> Iterator[Page]:
@@ -345,7 +430,11 @@ def mutation_pages(results: StudyResults) -> Iterator[Page]:
     row_height, bottom = 0.0135, 0.05
     fig = new_page()
     y = page_title(fig, "Mutation check", "Can the checks tell a broken solver from a working one?")
-    y = paragraph(fig, y, _MUTATION_TEXT, width=130) - 0.01
+    y = paragraph(fig, y, _MUTATION_TEXT, width=130) - 0.004
+    setting = _mutation_setting(results)
+    if setting:
+        y = paragraph(fig, y, setting, width=130, colour=MUTED_COLOUR)
+    y -= 0.008
     if not rows:
         paragraph(fig, y, "results.json records no mutants: the study ran without the mutation check.",
                   colour=MUTED_COLOUR)
@@ -360,7 +449,7 @@ def mutation_pages(results: StudyResults) -> Iterator[Page]:
             end += 1
         end = max(end, start + 1)
         y = draw_table(fig, Table(headers, rows[start:end], colours[start:end], widths=widths),
-                       top=y, row_height=row_height)
+                       top=y, row_height=row_height, fontsize=_MUTATION_FONT_SIZE)
         start = end
         if start < len(rows):
             yield Page("mutations" if page_no == 1 else f"mutations_{page_no}", fig)
