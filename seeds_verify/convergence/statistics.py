@@ -251,7 +251,8 @@ VERDICTS = (PASS, PASS_ABOVE, FAIL, INCONCLUSIVE, MEASURED)
 
 FIT_RULE = (f"least-squares slope of log error on log h over the finest three resolved points, "
             f"extended coarser while each local slope is within {CURVATURE} of the finest one; "
-            f"95 % interval by bootstrap over paths (Monte Carlo) or regression t-interval (exact); "
+            f"95 % interval: regression t-interval of the fitted points, joined with the bootstrap "
+            f"interval over paths for Monte Carlo ladders; "
             f"pass when ci_low >= declared - tolerance, fail when ci_high < declared - tolerance, "
             f"inconclusive otherwise (more paths or finer steps are then tried)")
 
