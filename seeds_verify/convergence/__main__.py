@@ -281,9 +281,31 @@ def exit_status(result: dict) -> int:
     return EXIT_INCONCLUSIVE if verdict == S.INCONCLUSIVE else EXIT_PASS
 
 
+def _attach_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--steps -1,2,3`` → ``--steps=-1,2,3``: a value that starts with '-' is given to its
+    option (argparse would read it as an option and report a missing argument), so that the
+    option's own check names what is wrong with it."""
+    takes_value = {s for a in parser._actions if a.option_strings and a.nargs is None
+                   and not isinstance(a, (argparse._StoreTrueAction, argparse._StoreFalseAction,
+                                          argparse.BooleanOptionalAction, argparse._HelpAction))
+                   for s in a.option_strings}
+    out, i = [], 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok in takes_value and i + 1 < len(argv) and argv[i + 1].startswith("-") \
+                and argv[i + 1] not in parser._option_string_actions:
+            out.append(f"{tok}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(tok)
+        i += 1
+    return out
+
+
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_attach_values(parser, argv))
     args.eta_given = args.eta is not None
     if args.eta is None:
         args.eta = (1.0,)
@@ -356,8 +378,7 @@ def main(argv=None) -> int:
 
     from .plots import plot_records
 
-    meta = {"command": [os.path.basename(sys.executable), "-m", "seeds_verify.convergence",
-                        *(sys.argv[1:] if argv is None else list(argv))],
+    meta = {"command": [os.path.basename(sys.executable), "-m", "seeds_verify.convergence", *argv],
             "seed": config.seed, "versions": _versions(), "device": config.device, "dtype": args.dtype,
             "wall_time_s": wall, "tolerance": config.tolerance, "paths": config.paths,
             "max_paths": config.ladder.max_paths, "steps": list(config.steps),

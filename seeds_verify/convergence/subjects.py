@@ -153,6 +153,8 @@ def parse_solver(text: str) -> SolverChoice:
     for opt in opts:
         if "=" in opt:
             k, v = opt.split("=", 1)
+            if k.strip() in keyed:
+                raise ValueError(f"option {k.strip()!r} is given twice in {text!r}")
             keyed[k.strip()] = v.strip()
         elif opt:
             bare.append(opt)

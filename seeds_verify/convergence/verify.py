@@ -129,6 +129,9 @@ def verify_sampler(sampler: Callable, *, eta: float | None = None, regimes: Sequ
             raise ValueError(f"regimes: unknown regime {regime!r} (choose from {REGIMES})")
     if not regimes:
         raise ValueError("regimes: name at least one regime")
+    if problem == "point_mass" or getattr(problem, "name", None) == "point_mass":
+        raise ValueError("problem: on a point mass every exponential scheme is exact (MATH §8), so there "
+                         "is no order to measure; check exactness instead (studies.exactness_check)")
     eta = resolve_eta(sampler, eta, sampler_kwargs)
     tolerance = _real(tolerance, "tolerance")
     if tolerance < 0:
