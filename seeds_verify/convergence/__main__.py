@@ -268,8 +268,10 @@ def print_table(result: dict, stream=None) -> None:
         for label, ex in result["exactness"].items():
             print(f"  {label:28s} spread {ex['spread']:.1e}  vs exact {ex['exact_deviation']:.1e}  "
                   f"{'PASS' if ex['passed'] else 'FAIL'}", file=stream)
-    for label, why in result.get("not_applicable", []):
-        print(f"  {label}: {why}", file=stream)
+    if result.get("not_applicable"):
+        print("\nnot applicable:", file=stream)
+        for label, why in result["not_applicable"]:
+            print(f"  {label}: {why}", file=stream)
 
 
 def exit_status(result: dict) -> int:
@@ -384,7 +386,7 @@ def main(argv=None) -> int:
             "max_paths": config.ladder.max_paths, "steps": list(config.steps),
             "max_steps": config.ladder.max_steps, "bootstrap_replicates": config.replicates,
             "fit_rule": S.FIT_RULE, "verdict": S.worst_verdict(r.verdict for r in result["records"]),
-            "exactness": result["exactness"]}
+            "exactness": result["exactness"], "not_applicable": result["not_applicable"]}
     records = [r.to_record() for r in result["records"]]
     payload = {"meta": meta, "records": records, "mutations": result["mutations"]}
     try:

@@ -235,6 +235,8 @@ def probe_trajectory(run: Callable, lambdas, *, dim: int, dtype: torch.dtype = t
         return z.to(device=device, dtype=dtype)
 
     out = run(y.to(device=device, dtype=dtype), lambdas, probe).to(torch.float64).cpu().numpy()
+    if not np.all(np.isfinite(out)):
+        raise NotAffineError("non-finite output of the probe run: the sampler's output is not finite")
     if len(calls) != J or any(abs(a - b) > 0 for c1, c2 in zip(calls, counted) for a, b in zip(c1, c2)):
         raise NotAffineError("the sampler's noise calls differ between two runs on the same grid")
     c = out[0]

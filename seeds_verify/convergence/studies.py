@@ -29,6 +29,7 @@ step count (twice the finest) up to ``max_steps``; when one budget is spent the 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -49,13 +50,31 @@ from .subjects import SamplerError, SolverChoice, Subject, solver_subject
 
 __all__ = [
     "StudySetup", "Ladder", "measure", "settle", "exactness_check", "predicted", "choose_moments",
-    "SetupCache",
+    "SetupCache", "single_thread",
 ]
 
 MAX_PATH_CELLS = 400_000
 REFINE = 64  # reference steps per step of the finest ladder grid (nonlinear problems): enough
 # for the reference error to stay below 1/10 of SEEDS-3's smallest error on the mixtures
 VARIANCE_DEFECT = 1e-14  # Legendre moments kept: the fewest with a defect at the rounding level
+
+
+@contextlib.contextmanager
+def single_thread(device: str):
+    """One torch thread on the CPU while a study runs.
+
+    The tensors of these studies are small (paths × dim); a thread pool costs more in
+    synchronisation than it gains, and on a shared machine it is far slower.
+    """
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,7 +307,10 @@ class _Outcome:
 
 
 def _run(subject: Subject, setup: StudySetup, y0: torch.Tensor, n: int, noise, eta: float) -> torch.Tensor:
-    out = subject.run(setup, y0, setup.grids[n], noise, eta)
+    try:
+        out = subject.run(setup, y0, setup.grids[n], noise, eta)
+    except SamplerError as exc:
+        raise SamplerError(f"{n} steps: {exc}") from None
     return out.to(torch.float64)
 
 
@@ -374,13 +396,16 @@ def _weak_exact(subject: Subject, setup: StudySetup) -> _Outcome:
     mean_err, second_err = [], []
     for n in setup.steps:
         def run(y, lambdas, noise, n=n):
-            return subject.run(setup, y, lambdas, noise, setup.eta)
+            try:
+                return subject.run(setup, y, lambdas, noise, setup.eta)
+            except SamplerError as exc:
+                raise SamplerError(f"{n} steps: {exc}") from None
         try:
             traj = probe_trajectory(run, setup.grids[n], dim=p.dim, dtype=setup.dtype,
                                     device=setup.device, seed=setup.seed)
         except NotAffineError as exc:
             out.failed, out.more_evidence_helps = True, False
-            out.reason = f"not path-consistent: {exc}"
+            out.reason = f"{n} steps: {exc}" if "non-finite" in str(exc) else f"not path-consistent: {exc}"
             return out
         if not traj.calls:
             out.failed, out.more_evidence_helps = True, False

@@ -4,7 +4,6 @@ mutation checks and the point-mass exactness checks (``python -m seeds_verify.co
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -15,31 +14,13 @@ from ..schemes import REGIMES
 from . import statistics as S
 from .mutants import MUTANTS
 from .records import RegimeResult
-from .studies import SetupCache, exactness_check
+from .studies import SetupCache, exactness_check, single_thread
 from .subjects import DEFAULT_SOLVERS, SolverChoice, Subject, parse_solver, solver_subject
 from .verify import DEFAULT_PATHS, DEFAULT_STEPS, ESCALATION, QUICK_STEPS, make_ladder, verify_subject
 
 __all__ = ["SuiteConfig", "run_suite", "single_thread", "DEFAULT_STEPS", "QUICK_STEPS", "EXACTNESS_PROBLEM"]
 
 EXACTNESS_PROBLEM = "point_mass"
-
-
-@contextlib.contextmanager
-def single_thread(device: str):
-    """One torch thread on the CPU while a study runs.
-
-    The tensors of these studies are small (paths × dim); a thread pool costs more in
-    synchronisation than it gains, and on a shared machine it is far slower.
-    """
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass
@@ -112,7 +93,7 @@ def run_suite(config: SuiteConfig, progress: bool = True) -> dict:
     total = (sum(len(r) for _, r in work) * len(combos)
              + len(mutant_choices) * (len(config.regimes) + 1) + len(exact_targets) * len(exact_schedules))
     records: list[RegimeResult] = []
-    mutations, exactness = [], {}
+    mutations, exactness, not_applicable = [], {}, []
     with single_thread(config.device), tqdm(total=total, disable=not progress, desc="studies",
                                             unit="study") as bar:
         for problem, schedule in combos:
@@ -122,6 +103,8 @@ def run_suite(config: SuiteConfig, progress: bool = True) -> dict:
                                         ladder=config.ladder, setups=setups, tolerance=config.tolerance,
                                         replicates=config.replicates, on_regime=lambda r: bar.update())
                 records.extend(result.regimes.values())
+                not_applicable.extend((f"{subject.label} {regime}", why)
+                                      for regime, why in result.not_applicable.items())
                 bar.update(len(result.not_applicable))
         if mutant_choices:
             mutations = _mutation_checks(config, mutant_choices, setups, bar)
@@ -132,7 +115,8 @@ def run_suite(config: SuiteConfig, progress: bool = True) -> dict:
                 exactness[key] = exactness_check(choice, schedule=schedule, eta=_stochastic_eta(config),
                                                  device=config.device)
                 bar.update()
-    return {"records": records, "mutations": mutations, "exactness": exactness}
+    return {"records": records, "mutations": mutations, "exactness": exactness,
+            "not_applicable": not_applicable}
 
 
 def _mutation_checks(config: SuiteConfig, mutants: Sequence[SolverChoice], setups: SetupCache, bar) -> list:

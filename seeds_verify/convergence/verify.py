@@ -21,8 +21,8 @@ from ..schedules import EDM
 from ..schemes import REGIMES
 from . import statistics as S
 from .records import RegimeResult, VerificationResult
-from .studies import Ladder, SetupCache, check_steps, settle
-from .subjects import Subject, resolve_eta, sampler_subject
+from .studies import Ladder, SetupCache, check_steps, settle, single_thread
+from .subjects import SamplerSignature, Subject, resolve_eta, sampler_subject
 
 __all__ = ["verify_sampler", "check_sampler", "verify_subject", "DEFAULT_STEPS", "QUICK_STEPS",
            "DEFAULT_PATHS", "ESCALATION"]
@@ -143,8 +143,9 @@ def verify_sampler(sampler: Callable, *, eta: float | None = None, regimes: Sequ
     subject = sampler_subject(sampler, eta=eta, weight_exponent=weight_exponent, declared=declared,
                               sampler_kwargs=sampler_kwargs, label=label)
     setups = SetupCache(seed=_seed(seed), device=device)
-    return verify_subject(subject, regimes=regimes, problem=problem, schedule=schedule, ladder=ladder,
-                          setups=setups, tolerance=tolerance)
+    with single_thread(device):
+        return verify_subject(subject, regimes=regimes, problem=problem, schedule=schedule,
+                              ladder=ladder, setups=setups, tolerance=tolerance)
 
 
 def check_sampler(sampler: Callable, *, problem="gaussian", weight_exponent: float | None = None,
@@ -166,6 +167,9 @@ def check_sampler(sampler: Callable, *, problem="gaussian", weight_exponent: flo
         declared = {"strong": _real(expected_strong_order, "expected_strong_order")}
     if not callable(sampler):
         raise TypeError(f"sampler must be callable, got {type(sampler).__name__}")
+    if not SamplerSignature.of(sampler).has_noise_sampler:
+        raise ValueError("sampler: the strong regime is not applicable: the sampler has no noise_sampler "
+                         "parameter (a deterministic sampler; use verify_sampler for its deterministic order)")
     eta = resolve_eta(sampler, eta, sampler_kwargs)
     if eta == 0:
         raise ValueError("eta: the strong regime needs a stochastic sampler with eta > 0")
