@@ -18,6 +18,12 @@ Replacing F by its polynomial interpolant ``Σ_n p_n vⁿ`` in v = u/(ch) gives
 k = η (data) or k = −1 (noise) and z the normalised weighted increment of MATH §4; written as
 ``σ_b sqrt(2η Δ φ_1(−2kΔ)) e^{−k(λ_b − a')}`` (Δ = a' − a) it never subtracts nearly equal
 numbers (MATH §7).
+
+In the noise form both the kernel e^{+(ch−u)} and the noise weights grow like e^{ch}: for a step
+from σ = 1e100 to 1e-100 (h ≈ 460) e^{2h} overflows float64, for h ≳ 709 e^{h} does, although
+the coefficients themselves are bounded (σ_c e^{ch} = α_c σ_s/α_s). ``discounted=True`` in
+:func:`stage_kernel_weights` and :func:`noise_factor` returns the weights with that growth taken
+out, for the solver to multiply by the bounded product.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ __all__ = [
     "FORMS",
     "phi",
     "kernel_moments",
+    "discounted_kernel_moments",
     "interpolation_matrix",
     "stage_kernel_weights",
     "model_scale",
@@ -139,6 +146,30 @@ def kernel_moments(z: Any, n: int) -> list:
     return [math.factorial(j) * phi(j + 1, z) for j in range(n + 1)]
 
 
+# Above this z the discounted moments e^{−z} μ_j(z) are j!/z^{j+1}: the neglected part,
+# e^{−z} Σ_{i≤j} z^i/i! relative, is below 1e-250 for j ≤ 3; below it e^{z} stays under 1e261.
+_DISCOUNT_ASYMPTOTIC = 600.0
+
+
+def discounted_kernel_moments(z: Any, n: int) -> list:
+    """ν_j(z) = e^{−z} μ_j(z) = ∫_0^1 e^{−zv} vʲ dv for j = 0..n, finite for every z ≥ 0.
+
+    For z ≤ 600 the product e^{−z}·j! φ_{j+1}(z) (a few ulp); beyond, μ_j(z) would overflow
+    and ν_j(z) = j!/z^{j+1} (1 − e^{−z} Σ_{i≤j} zⁱ/i!) equals j!/z^{j+1} to float64 precision.
+    Floats give floats, arrays float64 arrays.
+    """
+    scalar = isinstance(z, (int, float, np.floating, np.integer)) and not isinstance(z, (bool, np.bool_))
+    zz = np.asarray(z, dtype=np.float64)
+    near = np.minimum(zz, _DISCOUNT_ASYMPTOTIC)
+    far = np.maximum(zz, _DISCOUNT_ASYMPTOTIC)
+    decay = np.exp(-near)
+    out = []
+    for j, mu in enumerate(kernel_moments(near, n)):
+        nu = np.where(zz <= _DISCOUNT_ASYMPTOTIC, decay * mu, math.factorial(j) / far ** (j + 1))
+        out.append(float(nu) if scalar else nu)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Model weights
 # --------------------------------------------------------------------------------------------
@@ -170,13 +201,17 @@ def model_scale(form: str, alpha_c, sigma_c, eta: float):
 
 
 def stage_kernel_weights(c: float, h, eta: float, form: str, node_fractions: Sequence[float],
-                         averaged: bool = False) -> np.ndarray:
+                         averaged: bool = False, *, discounted: bool = False) -> np.ndarray:
     """ω_j with model term at stage c equal to A_c · Σ_j ω_j F_j (MATH §6 derivation rule).
 
     ω_j = c h Σ_n μ_n(κ c h) P_{nj}, where P is the interpolation matrix for node positions
     v_j = c_j / c and μ_n the kernel moments; ``averaged=True`` uses μ_n ≈ μ_0/(n+1) (the
     "phi_1" variant: kernel mass times the mean of vⁿ). ``h`` may be a float or a 1-D array of
     step sizes; the result has shape (..., n_nodes).
+
+    ``discounted=True`` returns e^{−κ⁺ c h} ω_j with κ⁺ = max(κ, 0): in the noise form
+    (κ = +1) the moments are replaced by ν_n = e^{−ch} μ_n (:func:`discounted_kernel_moments`),
+    so the weights stay finite however large ch is; the data form (κ < 0) is unchanged.
     """
     h_arr = np.asarray(h, dtype=np.float64)
     ch = c * h_arr
@@ -184,9 +219,12 @@ def stage_kernel_weights(c: float, h, eta: float, form: str, node_fractions: Seq
     nodes = np.asarray(node_fractions, dtype=np.float64) / c
     p = interpolation_matrix(nodes)
     n = len(nodes) - 1
+    discount = discounted and kernel_rate(form, eta) > 0.0
     if averaged:
-        mu0 = phi(1, z)
+        mu0 = discounted_kernel_moments(z, 0)[0] if discount else phi(1, z)
         moments = [mu0 / (j + 1) for j in range(n + 1)]
+    elif discount:
+        moments = discounted_kernel_moments(z, n)
     else:
         moments = kernel_moments(z, n)
     mu = np.stack([np.asarray(m, dtype=np.float64) for m in moments], axis=-1)  # (..., n+1)
@@ -213,7 +251,8 @@ def weight_exponent(form: str, eta: float) -> float:
     return float(eta) if check_form(form) == "data" else -1.0
 
 
-def noise_factor(fractions: Sequence[float], h, eta: float, form: str) -> np.ndarray:
+def noise_factor(fractions: Sequence[float], h, eta: float, form: str, *,
+                 discounted: bool = False) -> np.ndarray:
     """Lower-triangular factor F with N_i = σ_i Σ_{j≤i} F_ij z_j (MATH §7).
 
     ``fractions`` are the points c_1 ≤ … ≤ c_m (end point included) and segment j is
@@ -224,6 +263,10 @@ def noise_factor(fractions: Sequence[float], h, eta: float, form: str) -> np.nda
     η(e^{2(c_i−c_{j−1})h} − e^{2(c_i−c_j)h}) (noise), as in MATH §7. Two equal consecutive
     fractions give a segment of zero length, whose column is exactly 0 (Δ_j = 0). ``h`` may be
     a float or a 1-D array; the result has shape (..., m, m).
+
+    ``discounted=True`` returns e^{k⁻ c_i h} F_ij with k⁻ = min(k, 0): in the noise form
+    (k = −1) that is sqrt(2η Δ_j h φ_1(−2Δ_j h)) e^{−c_{j−1} h} for j ≤ i — no e^{2Δh} that
+    could overflow (φ_1(2x) = e^{2x} φ_1(−2x)); the data form (k ≥ 0) is unchanged.
     """
     c = np.asarray(fractions, dtype=np.float64)
     if c.ndim != 1 or c.size == 0 or not np.all(np.isfinite(c)) or np.any(np.diff(c) < 0) \
@@ -232,8 +275,13 @@ def noise_factor(fractions: Sequence[float], h, eta: float, form: str) -> np.nda
     k = weight_exponent(form, eta)
     h_arr = np.asarray(h, dtype=np.float64)[..., None]
     delta = np.diff(np.concatenate([[0.0], c]))  # (m,)
-    seg = np.sqrt(2.0 * eta * delta * h_arr * phi(1, -2.0 * k * delta * h_arr))  # (..., m)
     gap = c[:, None] - c[None, :]  # (i, j): c_i − c_j
     lower = gap >= 0
+    if discounted and k < 0.0:
+        start = np.concatenate([[0.0], c[:-1]])  # c_{j−1}
+        seg = np.sqrt(2.0 * eta * delta * h_arr * phi(1, 2.0 * k * delta * h_arr)) \
+            * np.exp(k * start * h_arr)  # (..., m)
+        return np.where(lower, seg[..., None, :], 0.0) * np.ones_like(h_arr)[..., None]
+    seg = np.sqrt(2.0 * eta * delta * h_arr * phi(1, -2.0 * k * delta * h_arr))  # (..., m)
     decay = np.exp(-k * np.where(lower, gap, 0.0) * h_arr[..., None])  # (..., m, m)
     return np.where(lower, seg[..., None, :] * decay, 0.0)

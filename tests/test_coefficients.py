@@ -179,3 +179,74 @@ def test_noise_form_seeds1_is_dpm_solver_1():
 def test_interpolation_matrix_rejects_repeated_nodes():
     with pytest.raises(ValueError, match="distinct"):
         C.interpolation_matrix([0.0, 0.5, 0.5])
+
+
+# -- discounted noise-form coefficients (overflow-free for any step) -------------------------
+
+
+def discounted_moment_reference(j: int, z: float) -> mp.mpf:
+    """ν_j(z) = ∫_0^1 e^{−zv} vʲ dv = j!/z^{j+1} · P(j+1, z) (regularised lower incomplete gamma),
+    in 60-digit arithmetic."""
+    with mp.workdps(60):
+        zz = mp.mpf(z)
+        if zz == 0:
+            return mp.mpf(1) / (j + 1)
+        return mp.factorial(j) / zz ** (j + 1) * mp.gammainc(j + 1, 0, zz, regularized=True)
+
+
+@pytest.mark.parametrize("j", range(4))
+def test_discounted_kernel_moments_ulp_sweep(j):
+    """e^{−z}·j! φ_{j+1}(z) (φ ≤ 4 ulp, exp ≤ 1, two products) below z = 600, j!/z^{j+1} above:
+    8 ulp over z ∈ {0} ∪ [1e-12, 1e5]; finite where μ_j(z) overflows."""
+    zs = np.concatenate([[0.0], np.logspace(-12, 5, 171), [599.0, 600.0, 601.0, 710.0, 1400.0]])
+    got = C.discounted_kernel_moments(zs, j)[j]
+    ref = np.array([float(discounted_moment_reference(j, z)) for z in zs])
+    assert np.all(np.isfinite(got))
+    assert np.max(ulp_error(got, ref)) <= 8
+    scalar = C.discounted_kernel_moments(float(zs[100]), j)[j]
+    assert isinstance(scalar, float) and scalar == got[100]
+
+
+@pytest.mark.parametrize("nodes,averaged", [([0.0], False), ([0.0, 1 / 3], False), ([0.0, 1 / 3], True),
+                                            ([0.0, 1 / 3, 2 / 3], False)])
+def test_discounted_stage_weights(nodes, averaged):
+    """Noise form: e^{−ch}·ω to a few ulp where ω is finite (both sides ≤ 8 ulp from exact: 16 ulp
+    relative to the largest weight, the weights of a row cancelling to their sum), finite beyond;
+    data form: the same numbers (nothing is discounted)."""
+    hs = np.logspace(-6, math.log10(300.0), 60)
+    plain = C.stage_kernel_weights(1.0, hs, 0.4, "noise", nodes, averaged)
+    disc = C.stage_kernel_weights(1.0, hs, 0.4, "noise", nodes, averaged, discounted=True)
+    want = plain * np.exp(-hs)[:, None]
+    scale = np.abs(want).max(axis=1, keepdims=True)
+    assert np.max(np.abs(disc - want) / np.spacing(scale)) <= 16
+    big = C.stage_kernel_weights(1.0, np.array([800.0, 1400.0]), 0.4, "noise", nodes, averaged, discounted=True)
+    assert np.all(np.isfinite(big))
+    np.testing.assert_array_equal(C.stage_kernel_weights(1.0, hs, 0.4, "data", nodes, averaged, discounted=True),
+                                  C.stage_kernel_weights(1.0, hs, 0.4, "data", nodes, averaged))
+
+
+@settings(deadline=None, max_examples=40)
+@given(log_h=st.floats(-8, math.log10(1400.0)), eta=st.floats(1e-6, 1.0), c1=st.floats(0.05, 0.45),
+       c2=st.floats(0.55, 0.95))
+def test_discounted_noise_factor_matches_high_precision(log_h, eta, c1, c2):
+    """Noise form: e^{−c_i h} F_ij against MATH §7 in 60-digit arithmetic, for steps up to h = 1400
+    where F_ij itself (~e^{c_i h}) overflows. 16 ulp as for the undiscounted factor, plus the
+    conditioning of e^{x}: the rounded argument x = −c_{j−1}h (and 2Δ_j h inside φ_1) carries a
+    relative error u, i.e. |x| u absolute, which e^{x} turns into a relative error |x| u — up to
+    2h ulp for |x| ≤ 2h (as exp(−λ_s − c h) of the stage σ does anyway). The data form is returned
+    unchanged."""
+    h = 10.0 ** log_h
+    fr = [c1, c2, 1.0]
+    got = C.noise_factor(fr, h, eta, "noise", discounted=True)
+    with mp.workdps(60):
+        c = [mp.mpf(0)] + [mp.mpf(f) for f in fr]
+        ref = np.zeros((3, 3))
+        for i in range(1, 4):
+            for j in range(1, i + 1):
+                v = eta * (mp.e ** (2 * (c[i] - c[j - 1]) * h) - mp.e ** (2 * (c[i] - c[j]) * h))
+                ref[i - 1, j - 1] = float(mp.sqrt(v) * mp.e ** (-c[i] * h))
+    mask = np.tril(np.ones((3, 3), dtype=bool))
+    assert np.all(ulp_error(got[mask], ref[mask]) <= 16 + 2 * h)
+    assert np.all(got[~mask] == 0)
+    np.testing.assert_array_equal(C.noise_factor(fr, h, eta, "data", discounted=True),
+                                  C.noise_factor(fr, h, eta, "data"))

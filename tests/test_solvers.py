@@ -306,3 +306,90 @@ def test_cuda_matches_cpu():
     gpu = SEEDS3().solve(model_cuda, x.cuda(), lam, schedule=schedule, noise=replay("cuda"))
     assert gpu.device.type == "cuda"
     assert torch.allclose(gpu.cpu(), cpu, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Fraction types, s_noise types, the noise form over very large steps, the rounding gain
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make,err,name", [
+    (lambda: SEEDS3(r_1=None), TypeError, "r_1"), (lambda: SEEDS3(r_2=None), TypeError, "r_2"),
+    (lambda: SEEDS2(r=None), TypeError, "r"), (lambda: SEEDS2(r="0.5"), TypeError, "r"),
+    (lambda: SEEDS2(r=True), TypeError, "r"), (lambda: SEEDS2(r=torch.tensor(0.5)), TypeError, "r"),
+    (lambda: SEEDS2(r=1e-5), ValueError, "r=1e-05"),
+    (lambda: SEEDS3(0.5, 0.5001, "3b"), ValueError, "r_1=0.5, r_2=0.5001"),
+])
+def test_solver_fractions_are_checked(make, err, name):
+    with pytest.raises(err, match=rf"^{name}"):
+        make()
+
+
+@pytest.mark.parametrize("s_noise,err", [("abc", TypeError), (1j, TypeError), (None, TypeError), (True, TypeError),
+                                         (float("nan"), ValueError), (-1.0, ValueError)])
+def test_solve_s_noise_type_and_value(s_noise, err):
+    schedule = get_schedule("edm")
+    with pytest.raises(err, match="s_noise"):
+        SEEDS1().solve(point_mass_model(schedule), torch.zeros(2, 2), np.linspace(LAM0, LAM1, 3),
+                       schedule=schedule, s_noise=s_noise)
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.3, 1.0])
+def test_noise_form_seeds1_coefficients_are_bounded_for_any_step(eta):
+    """EDM (α = 1), noise form, SEEDS-1: model weight −(1+η) σ_t(e^h − 1) = −(1+η) σ_s(1 − e^{−h}) and
+    noise weight σ_t sqrt(η(e^{2h} − 1)) = σ_s sqrt(η(1 − e^{−2h})). Both are bounded by σ_s while
+    e^{2h} overflows from h ≈ 355 and e^h from h ≈ 710; the coefficients must match the bounded
+    forms to a few ulp (φ_1 ≤ 4 ulp, one exp, three products: 8 ulp) for h up to 1400."""
+    schedule = get_schedule("edm")
+    hs = (-700.0 + np.logspace(-3, math.log10(1400.0), 40)) + 700.0  # steps exact in λ = −700 + h
+    coeffs = [SEEDS1().coefficients(np.array([-700.0, -700.0 + h]), schedule, eta, "noise") for h in hs]
+    sigma_s = math.exp(700.0)
+    model = np.array([c.model[0][0, 0] for c in coeffs])
+    noise = np.array([c.noise[0, 0, 0] for c in coeffs])
+    assert np.all(np.isfinite(model)) and np.all(np.isfinite(noise))
+    want_model = -(1 + eta) * sigma_s * -np.expm1(-hs)
+    assert np.max(np.abs(model - want_model) / np.spacing(np.abs(want_model))) <= 8
+    if eta > 0:
+        want_noise = sigma_s * np.sqrt(eta * -np.expm1(-2 * hs))
+        assert np.max(np.abs(noise - want_noise) / np.spacing(want_noise)) <= 8
+
+
+@pytest.mark.parametrize("solver", [SEEDS2(1 / 3, "phi_2"), SEEDS3(variant="3b")], ids=lambda s: s.name)
+def test_noise_form_discounted_coefficients_agree_with_the_direct_ones(solver):
+    """For moderate steps the solver's discounted noise-form coefficients (σ_s-scaled weights
+    e^{−ch} ω) equal σ_c times the undiscounted weights to a few ulp (each side ≤ 8 ulp from
+    exact: 16)."""
+    from seeds_verify import coefficients as C
+    schedule = get_schedule("vp_linear")
+    lam = np.linspace(-4.0, 6.0, 11)
+    got = solver.coefficients(lam, schedule, 0.7, "noise")
+    h = np.diff(lam)
+    sigma_c = np.asarray(schedule.sigma_of_lam(got.lam_points))
+    for i, stage in enumerate(solver.spec.stages):
+        direct = -(1.7) * sigma_c[:, i, None] * C.stage_kernel_weights(
+            solver._fractions[i], h, 0.7, "noise", solver._node_fractions[i], stage.averaged)
+        assert np.max(np.abs(got.model[i] - direct) / np.spacing(np.abs(direct))) <= 16
+    direct_noise = sigma_c[:, :, None] * C.noise_factor(solver._fractions, h, 0.7, "noise")
+    mask = direct_noise != 0
+    assert np.array_equal(mask, got.noise != 0)
+    assert np.max(np.abs(got.noise - direct_noise)[mask] / np.spacing(np.abs(direct_noise[mask]))) <= 16
+
+
+@pytest.mark.parametrize("solver", [SEEDS1(), SEEDS2(0.5), SEEDS2(1.0, "phi_2"), SEEDS3(), SEEDS3(variant="3b")],
+                         ids=lambda s: f"{s.name}-{s._fractions[0]:.2f}")
+def test_rounding_gain_bounds_the_noise_form_rounding_error(solver):
+    """Point mass, noise form, η = 0: exact in exact arithmetic (ε̂ is constant along the flow), so
+    the computed step's error is pure rounding. It must stay within 4·G·u·max|x_s| (G the
+    step's rounding gain) for ratios σ_s/σ_t from 10 to 1e8 in float64 and float32."""
+    schedule = get_schedule("edm")
+    for dtype in (torch.float64, torch.float32):
+        unit = torch.finfo(dtype).eps / 2
+        for rho in (1e1, 1e2, 1e4, 1e6, 1e8):
+            lam = np.array([-math.log(100.0), -math.log(100.0 / rho)])
+            gain = float(solver.rounding_gain(lam, schedule, 0.0, "noise")[0])
+            x = (X0 + 100.0 * torch.randn(64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3)))
+            out = solver.solve(point_mass_model(schedule), x.to(dtype), lam, schedule=schedule, eta=0.0,
+                               prediction="noise").double()
+            exact = X0 + (1.0 / rho) * (x.to(dtype).double() - X0)
+            err = float((out - exact).abs().max())
+            assert err <= 4 * gain * unit * float(x.abs().max()), (solver.name, dtype, rho, err, gain)

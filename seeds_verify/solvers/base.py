@@ -13,7 +13,7 @@ from ..coefficients import check_form
 from ..noise import GaussianNoise
 from ..schemes import REGIMES, check_eta  # check_eta re-exported for the solvers' callers
 
-__all__ = ["Solver", "check_eta", "check_lambdas", "working_dtype"]
+__all__ = ["Solver", "check_eta", "check_lambdas", "check_s_noise", "working_dtype"]
 
 
 def check_lambdas(lambdas, name: str = "lambdas") -> np.ndarray:
@@ -28,6 +28,17 @@ def check_lambdas(lambdas, name: str = "lambdas") -> np.ndarray:
     if not np.all(np.diff(lam) > 0):
         raise ValueError(f"{name} must be strictly increasing (sampling runs towards less noise)")
     return lam
+
+
+def check_s_noise(s_noise) -> float:
+    """The noise scale as a float >= 0: TypeError naming ``s_noise`` for a non-real (bool, str,
+    complex, tensor), ValueError for NaN, ±inf or a negative value."""
+    if isinstance(s_noise, (bool, np.bool_)) or not isinstance(s_noise, (int, float, np.floating, np.integer)):
+        raise TypeError(f"s_noise must be a real number, got {type(s_noise).__name__}")
+    value = float(s_noise)
+    if not (math.isfinite(value) and value >= 0.0):
+        raise ValueError(f"s_noise must be a finite number >= 0, got {s_noise!r}")
+    return value
 
 
 def working_dtype(x: torch.Tensor) -> torch.dtype:
@@ -89,9 +100,7 @@ class Solver:
         eta = check_eta(eta)
         form = check_form(prediction)
         lam = check_lambdas(lambdas)
-        if isinstance(s_noise, bool) or not isinstance(s_noise, (int, float, np.floating, np.integer)) \
-                or not (math.isfinite(s_noise) and s_noise >= 0):
-            raise ValueError(f"s_noise must be a finite number >= 0, got {s_noise!r}")
+        s_noise = check_s_noise(s_noise)
         work = working_dtype(x)  # also rejects a non-tensor x with a TypeError
         out_dtype = x.dtype
         x = x.to(work)

@@ -17,6 +17,7 @@ carries no noise: its column of the factor is 0 and the noise source is not call
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 import torch
@@ -112,14 +113,50 @@ class ExponentialSolver(Solver):
         sigma_c = np.asarray(schedule.sigma_of_lam(lam_pts), dtype=np.float64)
         ch = fr[None, :] * h[:, None]
         linear = C.linear_factor(form, alpha_s, sigma_s, alpha_c, sigma_c, eta, ch)
+        if form == "noise":
+            # Kernel and noise weights grow like e^{ch} (overflowing for a large step, e.g. σ from
+            # 1e100 to 1e-100) while σ_c e^{ch} = α_c σ_s/α_s stays bounded: use the discounted
+            # weights and that product in place of σ_c.
+            sigma_c = alpha_c * (sigma_s / alpha_s)
         scale = C.model_scale(form, alpha_c, sigma_c, eta)
         model = []
         for i, stage in enumerate(self.spec.stages):
-            w = C.stage_kernel_weights(fr[i], h, eta, form, self._node_fractions[i], stage.averaged)
+            w = C.stage_kernel_weights(fr[i], h, eta, form, self._node_fractions[i], stage.averaged,
+                                       discounted=True)
             model.append(scale[:, i, None] * w)
-        noise = sigma_c[:, :, None] * C.noise_factor(fr, h, eta, form)
+        noise = sigma_c[:, :, None] * C.noise_factor(fr, h, eta, form, discounted=True)
         return StepCoefficients(lam_s, lam_pts, np.broadcast_to(linear, lam_pts.shape).copy(),
                                 model, noise, C.weight_exponent(form, eta), eta > 0.0)
+
+    def rounding_gain(self, lam: np.ndarray, schedule, eta: float, form: str) -> np.ndarray:
+        """Per step, the factor G by which the step can amplify rounding errors of its iterate.
+
+        In the noise form a later stage reads ε̂_j = (x_j − α_j D_j)/σ_j of an earlier stage
+        value x_j: an absolute error e in x_j becomes e/σ_j in ε̂_j and enters with a weight of
+        size ~σ_s, i.e. it is multiplied by about e^{c_j h}. With e_0 = 1 for the iterate x_s
+        (errors in units of u·|x_s|), e_i = |L_i| + Σ_j |A_i ω_ij| (e_j + 1)/σ_j (the + 1 for
+        the rounding of the model output and of the difference); G = e_m of the end point.
+        In the data form the model outputs are not divided by σ and G = |L_m| + Σ_j |A_m ω_mj|
+        (the weights are bounded by (1+η)α Λ). Returns an (N,) float64 array (inf where a
+        weight over σ overflows).
+        """
+        lam = np.asarray(lam, dtype=np.float64)
+        coeffs = self.coefficients(lam, schedule, eta, form)
+        sigma_s = np.asarray(schedule.sigma_of_lam(coeffs.lam_start), dtype=np.float64)
+        sigma_c = np.asarray(schedule.sigma_of_lam(coeffs.lam_points), dtype=np.float64)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            errors = [np.ones_like(sigma_s)]
+            for i, stage in enumerate(self.spec.stages):
+                e = np.abs(coeffs.linear[:, i]).copy()
+                for k, node in enumerate(stage.nodes):
+                    w = np.abs(coeffs.model[i][:, k])
+                    if form == "noise":
+                        sigma_node = sigma_s if node == 0 else sigma_c[:, node - 1]
+                        e = e + w * (errors[node] + 1.0) / sigma_node
+                    else:
+                        e = e + w
+                errors.append(np.where(np.isnan(e), np.inf, e))
+        return errors[-1]
 
     def _prepare(self, lam, schedule, eta, form) -> ExponentialPlan:
         return ExponentialPlan.of(self.coefficients(lam, schedule, eta, form))
@@ -151,6 +188,13 @@ class ExponentialSolver(Solver):
         return out, evals[0]
 
 
+def _check_number(value, name: str) -> None:
+    """A solver's fraction must be a plain real number (the specs also take symbols, and
+    ``seeds3_spec`` reads None as its default; a solver needs floats)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+
+
 class SEEDS1(ExponentialSolver):
     """SEEDS-1 (MATH §6): x_t = L(1) x_s + α_t(1 − e^{−H}) D_s + N_t, H = (1+η)h.
 
@@ -170,6 +214,7 @@ class SEEDS2(ExponentialSolver):
     """
 
     def __init__(self, r: float = 0.5, variant: str = "phi_1"):
+        _check_number(r, "r")
         super().__init__(seeds2_spec(r, variant))
         self.r = float(r)
         self.variant = variant
@@ -183,6 +228,8 @@ class SEEDS3(ExponentialSolver):
     """
 
     def __init__(self, r_1: float = 1 / 3, r_2: float = 2 / 3, variant: str = "3a"):
+        _check_number(r_1, "r_1")
+        _check_number(r_2, "r_2")
         super().__init__(seeds3_spec(r_1, r_2, variant))
         self.r_1, self.r_2 = float(r_1), float(r_2)
         self.variant = variant
