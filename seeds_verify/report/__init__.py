@@ -19,6 +19,7 @@ with, in order:
 6. mutation check — the defective variants and the engine's verdict on each in every regime and
    in the point-mass exactness check;
 7. quality against NFE — only when ``benchmarks/results/quality*.json`` exists.
+8. the audit of k-diffusion's samplers — only when ``benchmarks/results/audit.json`` exists.
 
 Only matplotlib is needed (no LaTeX). Fonts are embedded as TrueType, so the text can be searched
 and extracted. The PDF and the PNGs are drawn in memory and written only when every page has been
@@ -60,6 +61,7 @@ def _check_pdf_name(pdf_name: Any) -> str:
 def report_sections(results, *, quick: bool, benchmarks_dir: Path | None) -> Iterator:
     """Every page of the report, in order, drawn lazily (one figure alive at a time)."""
     from .accuracy import accuracy_pages
+    from .audit import audit_pages
     from .convergence_plots import convergence_pages
     from .derivations import derivation_pages, predicted_order_pages
     from .quality import quality_pages
@@ -74,6 +76,7 @@ def report_sections(results, *, quick: bool, benchmarks_dir: Path | None) -> Ite
     yield from samples_pages(results.seed, quick)
     yield from mutation_pages(results)
     yield from quality_pages(benchmarks_dir)
+    yield from audit_pages(benchmarks_dir)
 
 
 def _remove(path: Path) -> None:
