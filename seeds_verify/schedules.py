@@ -16,6 +16,15 @@ functions of λ use a sigmoid evaluated as ``1/(1+e^{−|x|})`` or ``e^{−|x|}/
 Inputs: every method accepts a Python number (returns ``float``), a numpy scalar or array
 (returns float64 numpy) or a torch tensor (returns a tensor of the input's floating dtype on the
 input's device; integer tensors give float64). The computation itself is always float64.
+
+Extremes. Every t of the domain (down to the smallest subnormal) and every finite λ (up to
+±1.8e308) gives the float64 value to a few ulp plus the conditioning of the function — no NaN
+and no spurious 0 or inf: e.g. ``VPLinear(0, 20).t_of_lam(400) ≈ 6.1e-175``,
+``VPLinear().t_of_lam(-1e308) ≈ 4.5e153``, ``VPLinear().lam(1e-320) ≈ 369.6``. Where the exact
+value lies beyond float64 the IEEE limit is returned (``EDM().t_of_lam(-800) = inf``, a
+subnormal or 0 below 2.2e-308; ``lam`` is ±inf at the ends of the domain where σ or α vanish).
+``tests/test_fuzz_noise_schedules.py`` checks this over the whole range and over schedule
+parameters spanning hundreds of decades.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import torch
 
 from .array_backends import NumpyOps as _NumpyOps
 from .array_backends import TorchOps as _TorchOps
+from .devices import check_device
 
 __all__ = [
     "Schedule",
@@ -45,6 +55,14 @@ __all__ = [
 ]
 
 SPACINGS = ("lambda", "karras", "time")
+MAX_STEPS = 10 ** 7
+"""Largest ``n_steps`` of :func:`lambda_grid`: 80 MB per float64 grid, and ten million model
+calls per solve on it — far beyond any sampling or convergence grid, while a stray huge value
+would otherwise allocate several arrays of 8 bytes per step before failing."""
+RHO_RANGE = (1e-3, 1e6)
+"""Accepted ρ of the Karras spacing. Larger ρ is uniform λ spacing to within Δ²/(8ρ) (Δ the λ
+range; < 1.3e-5 for Δ = 10) while the rounding of the log-sum-exp form grows like ρ·ε·log n,
+so use ``spacing="lambda"``; smaller ρ puts every interior point within ρ·log n of λ(t_start)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -61,6 +79,13 @@ def _sigmoid(x, ops):
 def _softplus(x, ops):
     """log(1+e^x) = max(x, 0) + log1p(e^{−|x|}): a sum of two non-negative terms."""
     return ops.maximum(x, 0.0) + ops.log1p(ops.exp(-ops.abs(x)))
+
+
+def _hypot(x, c: float, ops):
+    """sqrt(x² + c²) for an array x and a constant c, without overflow or underflow."""
+    if ops is _TorchOps:
+        return torch.hypot(x, torch.full_like(x, c))
+    return np.hypot(x, c)
 
 
 def _as_float64(x: Any, name: str) -> tuple[Any, Any, Callable[[Any], Any]]:
@@ -243,21 +268,38 @@ class _VariancePreserving(Schedule):
     log α = −½ log(1 + e^{−2λ}) gives ``dlog α/dλ = e^{−2λ}/(1+e^{−2λ}) = sigmoid(−2λ) = σ(λ)²``.
 
     Subclasses supply ``_log_alpha(t)`` accurate in relative terms (it is tiny near t = 0), from
-    which ``σ² = −expm1(2 log α)`` and ``λ = log α − ½ log σ²`` lose nothing.
+    which ``σ² = −expm1(2 log α)`` and ``λ = log α − ½ log σ²`` lose nothing — as long as
+    −log α is a normal float64. Closer to t = 0 (−log α < 1e-300, where it underflows) they
+    supply ``_root_neg_log_alpha(t)`` = (r, log r) with r = sqrt(−log α) computed from t
+    directly; there σ² = −expm1(−2r²) = 2r² exactly in float64, so ``σ = √2 r`` and
+    ``λ = log α − ½ log 2 − log r``, finite and accurate down to the smallest positive t.
     """
 
+    _TINY = 1e-300  # below this −log α, σ and λ come from _root_neg_log_alpha
+
     def _log_alpha(self, t, ops):
+        raise NotImplementedError
+
+    def _root_neg_log_alpha(self, t, ops):
         raise NotImplementedError
 
     def _alpha(self, t, ops):
         return ops.exp(self._log_alpha(t, ops))
 
     def _sigma(self, t, ops):
-        return ops.sqrt(-ops.expm1(2.0 * self._log_alpha(t, ops)))
+        log_alpha = self._log_alpha(t, ops)
+        root, _ = self._root_neg_log_alpha(t, ops)
+        tiny = -log_alpha < self._TINY
+        regular = ops.sqrt(-ops.expm1(2.0 * ops.where(tiny, ops.full_like(log_alpha, -1.0), log_alpha)))
+        return ops.where(tiny, math.sqrt(2.0) * root, regular)
 
     def _lam(self, t, ops):
         log_alpha = self._log_alpha(t, ops)
-        return log_alpha - 0.5 * ops.log(-ops.expm1(2.0 * log_alpha))
+        _, log_root = self._root_neg_log_alpha(t, ops)
+        tiny = -log_alpha < self._TINY
+        safe = ops.where(tiny, ops.full_like(log_alpha, -1.0), log_alpha)
+        regular = log_alpha - 0.5 * ops.log(-ops.expm1(2.0 * safe))
+        return ops.where(tiny, log_alpha - 0.5 * math.log(2.0) - log_root, regular)
 
     def _alpha_of_lam(self, lam, ops):
         # α = 1/sqrt(1+e^{−2λ}) for λ ≥ 0 and e^{λ}/sqrt(1+e^{2λ}) for λ < 0: the latter keeps
@@ -283,13 +325,17 @@ class VPLinear(_VariancePreserving):
     Inverse: with ``c = −log α = ½ log(1 + e^{−2λ}) > 0``, t solves ``a t² + b t − c = 0`` with
     ``a = (β_max − β_min)/4``, ``b = β_min/2``. The positive root is taken in the form
     ``t = 2c / (b + sqrt(b² + 4ac))``: a sum of positive terms, whereas the textbook
-    ``(−b + sqrt(b² + 4ac))/(2a)`` cancels when 4ac ≪ b² (small t).
+    ``(−b + sqrt(b² + 4ac))/(2a)`` cancels when 4ac ≪ b² (small t). It is evaluated as
+    ``t = q / (B + hypot(B, sqrt(a)))`` with ``q = sqrt(c)`` and ``B = b/(2q)``, q computed
+    without forming c where c under- or overflows, so that every finite λ gives t to a few ulp
+    (e.g. t ≈ e^{−λ}/sqrt(2a) for β_min = 0 and λ = 400, t ≈ sqrt(|λ|/a) for λ = −1e308).
 
     ``dlog α/dλ = σ(λ)²`` (see the variance-preserving derivation above).
     """
 
     name = "vp_linear"
     t_domain = (0.0, math.inf)
+    _LAM_LOG = 700.0  # t_of_lam works in log space above this λ (see _t_of_lam)
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, t_min: float = 1e-3, t_max: float = 1.0):
         beta_min = _check_real(beta_min, "beta_min")
@@ -310,9 +356,51 @@ class VPLinear(_VariancePreserving):
         # Both terms have the same sign, so log α keeps full relative precision as t → 0.
         return -t * (self._b + self._a * t)
 
+    def _root_neg_log_alpha(self, t, ops):
+        # −log α = t (b + a t): r = sqrt(t)·sqrt(b + a t), or t·sqrt(a) when b = 0 (no underflow
+        # of t² and no square root of a subnormal).
+        if self._b > 0.0:
+            inner = self._b + self._a * t
+            return ops.sqrt(t) * ops.sqrt(inner), 0.5 * (ops.log(t) + ops.log(inner))
+        return t * math.sqrt(self._a), ops.log(t) + 0.5 * math.log(self._a)
+
     def _t_of_lam(self, lam, ops):
-        c = 0.5 * _softplus(-2.0 * lam, ops)
-        return 2.0 * c / (self._b + ops.sqrt(self._b * self._b + 4.0 * self._a * c))
+        # t = 2c/(b + sqrt(b² + 4ac)) with c = −log α = ½ log(1 + e^{−2λ}), rewritten with
+        # q = sqrt(c) and B = b/(2q) as t = q / (B + hypot(B, sqrt(a))): a sum of positive terms
+        # in which nothing overflows or underflows before the result does, for every finite λ.
+        #   λ ≥ 0: q = e^{−λ} sqrt(½ log1p(y)/y), y = e^{−2λ} (the ratio → 1 as y underflows);
+        #   λ < 0: c = −λ + ½ log1p(e^{2λ}), a sum of positive terms (≈ |λ| up to 1.8e308).
+        # From λ = 700 on q nears the subnormal range, and t is taken as exp(log t) with
+        # log q = −λ − ½ log 2 (y < 1e-600): one rounding into the subnormals instead of several,
+        # and a relative error ε·|log t|, within the conditioning ε|λ|·|dlog t/dλ| (|dlog t/dλ| ≥ 1).
+        high = lam > self._LAM_LOG
+        lam_mid = ops.where(high, ops.full_like(lam, self._LAM_LOG), lam)
+        pos = ops.maximum(lam_mid, 0.0)
+        neg = -ops.maximum(-lam_mid, 0.0)
+        y = ops.exp(-2.0 * pos)
+        y_safe = ops.where(y > 0, y, ops.full_like(y, 1.0))
+        ratio = ops.where(y > 0, ops.log1p(y_safe) / y_safe, ops.full_like(y, 1.0))
+        q = ops.where(lam_mid >= 0, ops.exp(-pos) * ops.sqrt(0.5 * ratio),
+                      ops.sqrt(-neg + 0.5 * ops.log1p(ops.exp(2.0 * neg))))
+        big_b = self._b / (2.0 * q)
+        t_mid = q / (big_b + _hypot(big_b, math.sqrt(self._a), ops))
+        # The log-space branch on λ ≥ 700 (clamped below so that it sees no smaller λ).
+        lam_high = ops.maximum(lam, self._LAM_LOG)
+        log_q = -lam_high - 0.5 * math.log(2.0)
+        half_log_a = 0.5 * math.log(self._a)
+        if self._b > 0.0:
+            # log(B + hypot(B, √a)) from log B and log √a: with M the larger and e = e^{−|log B − log √a|},
+            # M(1 + sqrt(1 + e²)) if B is the larger, M(e + sqrt(e² + 1)) otherwise.
+            log_b = math.log(0.5 * self._b) - log_q
+            b_larger = log_b >= half_log_a
+            larger = ops.maximum(log_b, half_log_a)
+            e = ops.exp(-ops.abs(log_b - half_log_a))
+            root = ops.sqrt(1.0 + e * e)
+            log_denominator = larger + ops.log(ops.where(b_larger, 1.0 + root, e + root))
+        else:
+            log_denominator = ops.full_like(log_q, half_log_a)
+        t_high = ops.exp(log_q - log_denominator)
+        return ops.where(high, t_high, t_mid)
 
 
 class VPCosine(_VariancePreserving):
@@ -349,7 +437,15 @@ class VPCosine(_VariancePreserving):
         self.s = s
         self._scale = 0.5 * math.pi / (1.0 + s)
         u0 = self._scale * s
-        self._sin_u0, self._cos_u0, self._tan_u0 = math.sin(u0), math.cos(u0), math.tan(u0)
+        if s <= 1.0:
+            self._sin_u0, self._cos_u0, self._tan_u0 = math.sin(u0), math.cos(u0), math.tan(u0)
+        else:
+            # u0 → π/2 as s grows: take the functions of the complement π/2 − u0 = π/(2(1+s)),
+            # which is exact, rather than cos(u0) of a rounded u0 (that loses every digit of
+            # cos u0 ≈ π/(2s) once s ≳ 1e16).
+            comp = self._scale
+            self._sin_u0, self._cos_u0 = math.cos(comp), math.sin(comp)
+            self._tan_u0 = self._sin_u0 / self._cos_u0
         self._check_time_range(t_min, t_max)
 
     def _params(self) -> dict:
@@ -375,13 +471,30 @@ class VPCosine(_VariancePreserving):
         one_minus_alpha, alpha_high = self._branches(t, ops)
         return ops.where(t <= 0.5, 1.0 - one_minus_alpha, alpha_high)
 
+    def _root_neg_log_alpha(self, t, ops):
+        # Near t = 0, 1 − α = 2 sin(d/2)(sin(d/2) + tan u0 cos(d/2)) with d = 2h, h = π t/(4(1+s)).
+        # Used only where −log α = 1 − α < 1e-300 (h < 1e-150), where sin h = h and cos h = 1
+        # exactly in float64: r = sqrt(2h (h + tan u0)), or √2 h when s = 0 (tan u0 = 0).
+        h = (0.5 * self._scale) * t
+        if self._tan_u0 > 0.0:
+            inner = h + self._tan_u0
+            return (math.sqrt(self._scale) * ops.sqrt(t) * ops.sqrt(inner),
+                    0.5 * (math.log(self._scale) + ops.log(t) + ops.log(inner)))
+        return math.sqrt(2.0) * h, 0.5 * math.log(2.0) + math.log(0.5 * self._scale) + ops.log(t)
+
     def _t_of_lam(self, lam, ops):
+        # σ itself (not σ² = sigmoid(−2λ), which underflows from λ ≈ 372 on, where t ≈ (2/π)σ
+        # is still representable when s = 0): sin u = hypot(sin u0, σ cos u0) and
+        # sin d = σ · (σ cos u0 / (sin u + α sin u0)). t ≤ 1 is enforced against rounding.
         alpha = self._alpha_of_lam(lam, ops)
-        sigma_sq = _sigmoid(-2.0 * lam, ops)
-        sin_u = ops.sqrt(self._sin_u0**2 + sigma_sq * self._cos_u0**2)
-        sin_d = sigma_sq * self._cos_u0 / (sin_u + alpha * self._sin_u0)
+        sigma = self._sigma_of_lam(lam, ops)
+        sin_u = _hypot(sigma * self._cos_u0, self._sin_u0, ops)
+        denominator = sin_u + alpha * self._sin_u0
+        safe = ops.where(denominator > 0, denominator, ops.full_like(denominator, 1.0))
+        sin_d = ops.where(denominator > 0, sigma * (sigma * self._cos_u0 / safe), ops.zeros_like(sigma))
         cos_d = alpha * self._cos_u0**2 + self._sin_u0 * sin_u
-        return ops.atan2(sin_d, cos_d) / self._scale
+        t = ops.atan2(sin_d, cos_d) / self._scale
+        return -ops.maximum(-t, -1.0)
 
 
 class _UnitAlpha(Schedule):
@@ -433,7 +546,13 @@ class VE(_UnitAlpha):
             raise ValueError(f"sigma_max must be > sigma_min, got sigma_min={sigma_min}, sigma_max={sigma_max}")
         self.sigma_min, self.sigma_max = sigma_min, sigma_max
         self._log_sigma_min = math.log(sigma_min)
-        self._log_ratio = math.log(sigma_max) - math.log(sigma_min)
+        # log(σ_max/σ_min) = log1p((σ_max − σ_min)/σ_min): a few ε relative even when the ratio is
+        # near 1 (the difference of two logs would lose ε(|log σ_max| + |log σ_min|)/log ratio, and
+        # the log of the rounded ratio ε/log ratio), unless the quotient overflows (then the
+        # ratio exceeds 1e308 and the difference of the logs is as accurate relative to it).
+        excess = (sigma_max - sigma_min) / sigma_min
+        self._log_ratio = (math.log1p(excess) if math.isfinite(excess)
+                           else math.log(sigma_max) - math.log(sigma_min))
         self._check_time_range(t_min, t_max)
 
     def _params(self) -> dict:
@@ -443,7 +562,13 @@ class VE(_UnitAlpha):
         return self._log_sigma_min + t * self._log_ratio
 
     def _sigma(self, t, ops):
-        return ops.exp(self._log_sigma(t, ops))
+        # σ_min · e^{t log(σ_max/σ_min)}: relative error ε(2 + |t log ratio|), the last term being
+        # the conditioning in t; e^{log σ_min + t log ratio} would add ε|log σ_min|. The latter
+        # only where the product form over- or underflows in an intermediate (σ_min far from 1).
+        growth = ops.exp(t * self._log_ratio)
+        direct = self.sigma_min * growth
+        fine = (growth > 0) & (growth < math.inf) & (direct > 0) & (direct < math.inf)
+        return ops.where(fine, direct, ops.exp(self._log_sigma(t, ops)))
 
     def _t_of_log_sigma(self, log_sigma, ops):
         return (log_sigma - self._log_sigma_min) / self._log_ratio
@@ -545,8 +670,8 @@ def get_schedule(name: str, **kwargs: Any) -> Schedule:
 def _check_n_steps(n_steps: Any) -> int:
     if isinstance(n_steps, (bool, np.bool_)) or not isinstance(n_steps, (int, np.integer)):
         raise TypeError(f"n_steps must be an int, got {type(n_steps).__name__}")
-    if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    if not 1 <= n_steps <= MAX_STEPS:
+        raise ValueError(f"n_steps must lie in [1, {MAX_STEPS}] (see MAX_STEPS), got {n_steps}")
     return int(n_steps)
 
 
@@ -572,6 +697,8 @@ def lambda_grid(
         ``"time"``: uniform in t from t_start down to t_end, λ_i = λ(t_i).
 
     ``schedule`` may be a :class:`Schedule` or a name accepted by :func:`get_schedule`.
+    ``n_steps`` is at most :data:`MAX_STEPS` and ``rho`` lies in :data:`RHO_RANGE` (checked
+    whatever the spacing); ValueError/TypeError naming the argument otherwise.
     """
     if isinstance(schedule, str):
         schedule = get_schedule(schedule)
@@ -581,8 +708,9 @@ def lambda_grid(
     if not isinstance(spacing, str) or spacing not in SPACINGS:
         raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
     rho = _check_real(rho, "rho")
-    if rho <= 0.0:
-        raise ValueError(f"rho must be > 0, got {rho}")
+    if not RHO_RANGE[0] <= rho <= RHO_RANGE[1]:
+        raise ValueError(f"rho must lie in [{RHO_RANGE[0]:g}, {RHO_RANGE[1]:g}] (see RHO_RANGE: beyond it the "
+                         f"Karras spacing degenerates), got {rho}")
     t_start = schedule.t_max if t_start is None else _check_real(t_start, "t_start")
     t_end = schedule.t_min if t_end is None else _check_real(t_end, "t_end")
     lo, hi = schedule.t_domain
@@ -611,8 +739,10 @@ def lambda_grid(
         lams = schedule.lam(times)
     lams[0], lams[-1] = lam_first, lam_last
     if not np.all(np.diff(lams) > 0.0):
+        how = f"spacing={spacing!r}" + (f" with rho={rho}" if spacing == "karras" else "")
         raise ValueError(
-            f"n_steps={n} is too many for the λ range [{lam_first}, {lam_last}]: grid points coincide in float64"
+            f"n_steps={n} is too many for the λ range [{lam_first}, {lam_last}] with {how}: "
+            f"grid points coincide in float64"
         )
     return lams
 
@@ -656,18 +786,28 @@ def sigmas_from_lambdas(
 
     Returns a strictly decreasing tensor of ``dtype`` on ``device`` (default: the device of
     ``lams`` if it is a tensor, else the CPU), with a trailing 0 when ``append_zero``.
+    ValueError naming ``lams`` when a σ̃ overflows or underflows ``dtype`` (λ below about −709.8
+    or above about 745.1 in float64) or two of them round to the same value; ValueError naming
+    ``device`` for a device this machine cannot use (:func:`~seeds_verify.devices.check_device`).
     """
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    target = None if device is None else check_device(device)
     vec = _as_vector(lams, "lams")
     if not bool((vec[1:] > vec[:-1]).all()):
         raise ValueError("lams must be strictly increasing (a sampling grid runs towards less noise)")
-    sigmas = torch.exp(-vec)
-    if append_zero:
-        sigmas = torch.cat([sigmas, sigmas.new_zeros(1)])
-    sigmas = sigmas.to(dtype=dtype, device=device if device is not None else vec.device)
+    sigmas = torch.exp(-vec).to(dtype=dtype, device=target if target is not None else vec.device)
+    info = torch.finfo(dtype)
+    if not bool(torch.isfinite(sigmas).all()):
+        raise ValueError(f"lams: σ̃ = e^(−λ) overflows {dtype} for λ < {-math.log(info.max):.6g} "
+                         f"(smallest λ {float(vec.min())!r})")
+    if not bool((sigmas > 0).all()):
+        raise ValueError(f"lams: σ̃ = e^(−λ) underflows to 0 in {dtype} for λ > "
+                         f"{math.log(2.0) - math.log(info.smallest_normal) - math.log(info.eps):.6g} (largest λ {float(vec.max())!r})")
     if not bool((sigmas[1:] < sigmas[:-1]).all()):
         raise ValueError(f"lams are too close together for distinct sigmas in {dtype}")
+    if append_zero:
+        sigmas = torch.cat([sigmas, sigmas.new_zeros(1)])
     return sigmas
 
 

@@ -687,3 +687,129 @@ def test_registry():
         lo, hi = sched.lam_range()
         assert lo < hi
     assert get_schedule("vp_linear", beta_max=10.0).beta_max == 10.0
+
+
+# --------------------------------------------------------------------------------------------
+# Extremes: every finite λ and every t in the domain give the right value (or the IEEE limit)
+# --------------------------------------------------------------------------------------------
+
+
+def closed_form_t_of_lam(sched, lam):
+    """t(λ) from exact algebra at the current mpmath precision (no cancellation anywhere):
+    VP-linear solves a t² + b t = c = ½ log(1 + e^{−2λ}) as 2c/(b + sqrt(b² + 4ac)); the cosine
+    schedule with s = 0 has α = cos(πt/2), σ = sin(πt/2), so t = (2/π) atan(e^{−λ})."""
+    lam = mp.mpf(lam)
+    if isinstance(sched, VPLinear):
+        a, b = (mp.mpf(sched.beta_max) - mp.mpf(sched.beta_min)) / 4, mp.mpf(sched.beta_min) / 2
+        c = mp.log1p(mp.exp(-2 * lam)) / 2
+        return 2 * c / (b + mp.sqrt(b * b + 4 * a * c))
+    assert isinstance(sched, VPCosine) and sched.s == 0.0
+    return 2 / mp.pi * mp.atan(mp.exp(-lam))
+
+
+@pytest.mark.parametrize(
+    "sched, lam",
+    [
+        (VPLinear(0.0, 20.0), 400.0),  # c = ½ log1p(e^{−800}) underflows; t ≈ 6e-175 does not
+        (VPLinear(0.0, 20.0), 700.0),
+        (VPLinear(), 300.0),
+        (VPCosine(s=0.0), 400.0),  # σ² underflows; t ≈ (2/π) e^{−400} does not
+        (VPCosine(s=0.0), 740.0),  # t subnormal
+        (VPLinear(), -1e308),  # c ≈ 1e308 and 4ac overflow; t ≈ 4.5e153 does not
+        (VPLinear(0.0, 20.0), -1e308),
+        (VPLinear(), -1e5),
+        (VPLinear(beta_min=1e200, beta_max=2e200), 0.0),  # b² overflows
+        (VPLinear(beta_min=0.0, beta_max=1e-300), 1.0),  # 4ac underflows
+    ],
+)
+def test_t_of_lam_at_extreme_lambda_is_finite_and_accurate(sched, lam):
+    """Against the exact t within C (u_t + |dt/dλ| u_λ) (module docstring); results below the
+    smallest normal float64 are held to C units of the smallest subnormal instead of relative
+    precision, which a subnormal does not have. No RuntimeWarning on the way."""
+    with np.errstate(all="raise"):
+        got = sched.t_of_lam(lam)
+        got_array = sched.t_of_lam(np.array([lam]))[0]
+    got_tensor = float(sched.t_of_lam(torch.tensor([lam], dtype=torch.float64))[0])
+    with mp.workdps(60):
+        exact = closed_form_t_of_lam(sched, lam)
+        slope = mp.diff(lambda x: closed_form_t_of_lam(sched, x), mp.mpf(lam))
+        tol = C * (EPS * abs(exact) + abs(slope) * u_lam(lam)) + C * 2.0**-1074
+        for value in (got, got_array, got_tensor):
+            assert math.isfinite(value) and value >= 0.0
+            assert_close(value, exact, float(tol), f"t_of_lam({lam})")
+
+
+@pytest.mark.parametrize("key", VP_CASES)
+@pytest.mark.parametrize("t", [1e-320, 1e-300, 1e-200, 1e-160, 1e-100])
+def test_variance_preserving_tiny_t(key, t):
+    """Near t = 0, −log α underflows (t² for β_min = 0 or s = 0 from t ≈ 1e-154 on; t from
+    1e-308 on otherwise); λ and σ must still be right: λ to C(u_λ + |dλ/dt| ε t) and σ to
+    C σ (ε + |dlog σ/dt| ε t), against the defining formulas at 760 digits (the cosine
+    formula cancels ~2·log10(1/t) digits). Below the smallest normal, σ is held to C subnormal
+    units."""
+    sched = CASES[key]
+    lam, sigma = sched.lam(t), sched.sigma(t)
+    assert math.isfinite(lam) and lam > 0 and sigma > 0
+    with mp.workdps(760):
+        log_alpha, log_sigma = ref_log_alpha_sigma(sched, t)
+        exact_lam = log_alpha - log_sigma
+        tt = mp.mpf(t)
+        h = tt * mp.mpf(10) ** -40
+        dlam = (ref_lam(sched, tt + h) - ref_lam(sched, tt - h)) / (2 * h)
+        dls = (ref_log_alpha_sigma(sched, tt + h)[1] - ref_log_alpha_sigma(sched, tt - h)[1]) / (2 * h)
+        assert_close(lam, exact_lam, float(C * (u_lam(exact_lam) + abs(dlam) * EPS * t)), "lam")
+        exact_sigma = mp.exp(log_sigma)
+        assert_close(sigma, exact_sigma, float(C * exact_sigma * (EPS + abs(dls) * EPS * t) + C * 2.0**-1074), "sigma")
+    back = sched.t_of_lam(lam)
+    assert abs(back - t) <= 2 * C * (EPS * t + abs(1 / float(dlam)) * u_lam(lam)) + C * 2.0**-1074
+
+
+def test_vp_cosine_large_s_keeps_its_constants():
+    """As s → ∞, α_t → 1 − t; cos u0 = sin(π/(2(1+s))) is taken from the exact complement."""
+    for s in (1e3, 1e20, 1e300):
+        sched = VPCosine(s=s)
+        for t in (1e-6, 0.3, 0.7, 0.99):
+            with mp.workdps(DPS + 320):
+                log_alpha, _ = ref_log_alpha_sigma(sched, t)
+                exact = mp.exp(log_alpha)
+            assert abs(sched.alpha(t) - float(exact)) <= 4 * C * EPS * float(exact), (s, t)
+            assert abs(sched.t_of_lam(sched.lam(t)) - t) <= 1e-12 * t, (s, t)
+
+
+def test_t_of_lam_stays_in_the_domain():
+    for sched in (VPCosine(), VPCosine(s=0.0), RectifiedFlow()):
+        t = sched.t_of_lam(np.array([-1e308, -800.0, -40.0, 40.0, 800.0, 1e308]))
+        assert np.all((t >= 0.0) & (t <= 1.0)), t
+
+
+def test_sigmas_from_lambdas_names_overflow_and_underflow():
+    with pytest.raises(ValueError, match=r"lams: .*overflows torch.float64"):
+        sigmas_from_lambdas([-800.0, 0.0])
+    with pytest.raises(ValueError, match="overflows"):  # the cause, not "too close together"
+        sigmas_from_lambdas([-800.0, -750.0, 0.0])
+    with pytest.raises(ValueError, match=r"lams: .*underflows to 0 in torch.float64"):
+        sigmas_from_lambdas([0.0, 750.0], append_zero=True)
+    with pytest.raises(ValueError, match=r"lams: .*overflows torch.float32"):
+        sigmas_from_lambdas([-100.0, 0.0], dtype=torch.float32)
+    edge = sigmas_from_lambdas([-709.0, 744.0])  # both still finite and positive in float64
+    assert bool(torch.isfinite(edge).all()) and bool((edge > 0).all())
+    with pytest.raises(ValueError, match="device"):
+        sigmas_from_lambdas([0.0, 1.0], device="meta")
+    with pytest.raises(TypeError, match="device"):
+        sigmas_from_lambdas([0.0, 1.0], device=0.5)
+
+
+def test_grid_bounds_name_their_argument():
+    from seeds_verify.schedules import MAX_STEPS, RHO_RANGE
+
+    with pytest.raises(ValueError, match="rho"):
+        lambda_grid("edm", 10, "karras", rho=1e300)
+    with pytest.raises(ValueError, match="rho"):
+        lambda_grid("edm", 10, "karras", rho=RHO_RANGE[0] / 2)
+    lambda_grid("edm", 10, "karras", rho=RHO_RANGE[1])
+    with pytest.raises(ValueError, match="n_steps"):
+        lambda_grid("edm", 10 ** 9)
+    with pytest.raises(ValueError, match="n_steps"):
+        lambda_grid("edm", MAX_STEPS + 1)
+    with pytest.raises(ValueError, match=r"n_steps=100000 .*spacing='karras' with rho=7"):
+        lambda_grid(CASES["vp_linear"], 100_000, "karras", t_start=0.5, t_end=0.5 - 1e-13)
