@@ -340,12 +340,12 @@ def main(argv=None) -> int:
             parser.error(f"argument --sampler: {exc}")
     if not choices and not subjects:
         parser.error("argument --solvers: name at least one solver or give --sampler")
+    from ..devices import check_device
+
     try:
-        dev = torch.device(args.device)
-    except (RuntimeError, ValueError):
-        parser.error(f"argument --device: unknown device {args.device!r}")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        parser.error("argument --device: CUDA is not available on this machine")
+        dev = check_device(args.device, "--device")
+    except (TypeError, ValueError) as exc:
+        parser.error(f"argument --device: {exc}")
     preset = QUICK if args.quick else FULL
     paths = args.paths or preset["paths"]
     if paths < 2:

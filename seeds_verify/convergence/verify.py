@@ -17,6 +17,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from ..devices import check_device
 from ..schedules import EDM
 from ..schemes import REGIMES
 from . import statistics as S
@@ -139,7 +140,7 @@ def verify_sampler(sampler: Callable, *, eta: float | None = None, regimes: Sequ
     if weight_exponent is not None:
         weight_exponent = _real(weight_exponent, "weight_exponent")
     ladder = make_ladder(steps, paths, max_paths, max_steps)
-    device = str(torch.device(device))
+    device = str(check_device(device))
     subject = sampler_subject(sampler, eta=eta, weight_exponent=weight_exponent, declared=declared,
                               sampler_kwargs=sampler_kwargs, label=label)
     setups = SetupCache(seed=_seed(seed), device=device)
