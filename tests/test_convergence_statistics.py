@@ -252,3 +252,12 @@ def test_what_limits_a_monte_carlo_interval_is_named_correctly():
     print(f"limited_by right: sampling {noise_only / ladders:.3f}, curvature {curved / ladders:.3f}")
     assert curved >= 0.95 * ladders, curved
     assert noise_only >= (0.95 - 5 * math.sqrt(0.95 * 0.05 / ladders)) * ladders, noise_only
+
+
+def test_a_fit_through_two_points_gives_no_verdict():
+    """Two fitted points (the finer ones at the noise floor) are a secant: inconclusive, whatever
+    the interval says; three points may decide."""
+    two = S.OrderFit(1.26, 1.0, 0.83, 1.69, (0, 1), "bootstrap", (), ())
+    three = S.OrderFit(1.26, 1.0, 0.83, 1.69, (0, 2), "bootstrap", (), ())
+    assert S.verdict(two, 2.0) == S.INCONCLUSIVE
+    assert S.verdict(three, 2.0) == S.FAIL

@@ -77,6 +77,7 @@ __all__ = [
 DEFAULT_TOLERANCE = 0.25
 RESOLVED_SE = 2.0  # a mean error is resolved from zero when it exceeds 2 standard errors
 CURVATURE = 0.25
+MIN_FIT_POINTS = 3  # fewest fitted points that can show a straight line
 CONFIDENCE = 0.95
 
 
@@ -290,13 +291,17 @@ FIT_RULE = (f"least-squares slope of log error on log h over the finest three re
 def verdict(fit: OrderFit | None, declared: float | None, tolerance: float = DEFAULT_TOLERANCE) -> str:
     """The verdict of a measured order against a declared one (module docstring).
 
-    ``declared`` None → ``"measured"`` (nothing claimed); no fit or a non-finite interval →
+    ``declared`` None → ``"measured"`` (nothing claimed); no fit, a non-finite interval or a fit
+    through fewer than ``MIN_FIT_POINTS`` = 3 points (when the finer points sit at the rounding or
+    sampling-noise floor, two coarse points remain, and their secant is no asymptotic order) →
     ``"inconclusive"``.
     """
     if declared is None:
         return MEASURED
     if fit is None or not (math.isfinite(fit.ci_low) and math.isfinite(fit.ci_high)):
         return INCONCLUSIVE
+    if fit.fit_range[1] - fit.fit_range[0] + 1 < MIN_FIT_POINTS:
+        return INCONCLUSIVE  # a secant through two points says nothing about the bend
     if fit.ci_low - tolerance > declared:
         return PASS_ABOVE
     if fit.ci_low >= declared - tolerance:
