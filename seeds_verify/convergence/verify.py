@@ -54,6 +54,23 @@ def _seed(seed) -> int:
     return int(seed)
 
 
+def _regimes(regimes) -> tuple[str, ...]:
+    """A tuple of regime names from a name or an iterable of names (errors name ``regimes``)."""
+    if isinstance(regimes, str):
+        regimes = (regimes,)
+    try:
+        regimes = tuple(regimes)
+    except TypeError:
+        raise TypeError(f"regimes must be a regime name or a sequence of them, got "
+                        f"{type(regimes).__name__}") from None
+    for regime in regimes:
+        if not isinstance(regime, str) or regime not in REGIMES:
+            raise ValueError(f"regimes: unknown regime {regime!r} (choose from {REGIMES})")
+    if not regimes:
+        raise ValueError("regimes: name at least one regime")
+    return regimes
+
+
 def make_ladder(steps, paths, max_paths, max_steps) -> Ladder:
     """The evidence budget from user arguments (None → the defaults of this module)."""
     steps = DEFAULT_STEPS if steps is None else check_steps(steps)
@@ -122,14 +139,9 @@ def verify_sampler(sampler: Callable, *, eta: float | None = None, regimes: Sequ
     if sampler_kwargs is not None and not isinstance(sampler_kwargs, Mapping):
         raise TypeError(f"sampler_kwargs must be a dict, got {type(sampler_kwargs).__name__}")
     sampler_kwargs = dict(sampler_kwargs or {})
-    if isinstance(regimes, str):
-        regimes = (regimes,)
-    regimes = tuple(regimes)
-    for regime in regimes:
-        if regime not in REGIMES:
-            raise ValueError(f"regimes: unknown regime {regime!r} (choose from {REGIMES})")
-    if not regimes:
-        raise ValueError("regimes: name at least one regime")
+    regimes = _regimes(regimes)
+    if declared is not None and not isinstance(declared, Mapping):
+        raise TypeError(f"declared must be a dict of regime -> order, got {type(declared).__name__}")
     if problem == "point_mass" or getattr(problem, "name", None) == "point_mass":
         raise ValueError("problem: on a point mass every exponential scheme is exact (MATH §8), so there "
                          "is no order to measure; check exactness instead (studies.exactness_check)")
