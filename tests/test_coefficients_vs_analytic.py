@@ -51,7 +51,9 @@ DIGITS = 50
 
 steps = st.floats(1e-6, 3.0, allow_nan=False, allow_infinity=False)
 fracs = st.floats(0.05, 0.95, allow_nan=False, allow_infinity=False)
-etas = st.floats(0.0, 1.0, allow_nan=False, allow_infinity=False)
+# η = 0 or η ≥ 1e-20: the 80-digit reference of 1 − e^{−2ηh} keeps 80 + log10(2ηh) digits, which
+# must stay above the 50 it certifies (at η ~ 1e-308 it would return 0 for a nonzero factor).
+etas = st.one_of(st.just(0.0), st.floats(1e-20, 1.0, allow_nan=False, allow_infinity=False))
 forms = st.sampled_from(["data", "noise"])
 
 

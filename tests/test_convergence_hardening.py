@@ -99,8 +99,13 @@ def test_verify_sampler_invalid_arguments_are_named(name, value):
     except (ValueError, TypeError) as exc:
         assert _named(exc, name) or (name == "declared" and "declared" in str(exc)), (name, value, str(exc))
         return
-    # Accepted: then it was a valid value (e.g. seed -1 is not; None means "default").
-    assert value is None or name in ("weight_exponent",) and isinstance(value, (int, float)), (name, value)
+    # Accepted: then it was a valid value: None means "default", an empty dict declares or passes
+    # nothing, and any finite number is a weight exponent or a (wide) tolerance.
+    valid = (value is None or (name in ("declared", "sampler_kwargs") and value == {})
+             or (name in ("weight_exponent", "tolerance") and isinstance(value, (int, float))
+                 and not isinstance(value, bool) and math.isfinite(value)
+                 and (name == "weight_exponent" or value >= 0)))
+    assert valid, (name, value)
     assert result.verdict in ("pass", "fail", "inconclusive", "measured")
 
 

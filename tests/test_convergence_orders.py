@@ -74,7 +74,9 @@ def test_seeds3_weak_order_is_two_not_three(prediction):
     rec = verify("weak", "seeds3", prediction)
     assert rec.declared == 2.0
     assert abs(rec.measured_order - 2.0) < 0.4, rec.summary()
-    fit = S.OrderFit(rec.measured_order, rec.constant, rec.ci_low, rec.ci_high, (0, 1), rec.ci_method, (), ())
+    steps = list(rec.step_counts)
+    fitted = (steps.index(rec.fit_steps[0]), steps.index(rec.fit_steps[1]))
+    fit = S.OrderFit(rec.measured_order, rec.constant, rec.ci_low, rec.ci_high, fitted, rec.ci_method, (), ())
     three = S.verdict(fit, 3.0, DEFAULT_TOLERANCE)
     assert three not in PASSING, rec.summary()
     if prediction == "data":

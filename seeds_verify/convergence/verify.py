@@ -34,11 +34,13 @@ DEFAULT_STEPS = (4, 8, 16, 32, 64, 128, 256)
 QUICK_STEPS = (16, 32, 64, 128, 256)
 DEFAULT_PATHS = 1000
 ESCALATION = 8  # default budget: max_paths = 8 × paths, max_steps = 8 × the finest step count
+MAX_PATHS = 10 ** 7  # a study holds paths × dim states and their path moments in memory
+MAX_STEPS = 10 ** 6  # finest step count: the Brownian path needs a multiple of it in cells
 
 
-def _count(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+def _count(value, name: str, minimum: int = 1, maximum: int = MAX_PATHS) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be an int in [{minimum}, {maximum}], got {value!r}")
     return int(value)
 
 
@@ -76,7 +78,8 @@ def make_ladder(steps, paths, max_paths, max_steps) -> Ladder:
     steps = DEFAULT_STEPS if steps is None else check_steps(steps)
     paths = DEFAULT_PATHS if paths is None else _count(paths, "paths", 2)
     max_paths = ESCALATION * paths if max_paths is None else _count(max_paths, "max_paths", paths)
-    max_steps = ESCALATION * steps[-1] if max_steps is None else _count(max_steps, "max_steps", steps[-1])
+    max_steps = (ESCALATION * steps[-1] if max_steps is None
+                 else _count(max_steps, "max_steps", steps[-1], MAX_STEPS))
     return Ladder(tuple(steps), paths, max_paths, max_steps)
 
 
