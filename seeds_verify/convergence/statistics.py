@@ -126,7 +126,8 @@ def _check_ladder(step_sizes, errors) -> tuple[np.ndarray, np.ndarray]:
 def fit_range(step_sizes, errors, floor: float = 0.0) -> tuple[int, int]:
     """Indices (first, last) of the asymptotic range of a coarse-to-fine ladder (module rule).
 
-    Points at the fine end whose error is ≤ ``floor`` (the rounding floor of the study) or not
+    Points at the fine end whose error is ≤ ``floor`` (the rounding floor of the study: one value,
+    or one per ladder point when it is measured) or not
     finite are dropped first. The range then holds the finest three remaining points (two if
     only two remain) and extends
     towards coarser ones while each added local slope (between a point and its finer neighbour)
@@ -135,8 +136,9 @@ def fit_range(step_sizes, errors, floor: float = 0.0) -> tuple[int, int]:
     """
     h = np.asarray(step_sizes, dtype=np.float64)
     e = np.asarray(errors, dtype=np.float64)
+    floor = np.broadcast_to(np.asarray(floor, dtype=np.float64), e.shape)  # one value, or one per point
     last = e.size - 1
-    while last >= 0 and not (np.isfinite(e[last]) and e[last] > floor):
+    while last >= 0 and not (np.isfinite(e[last]) and e[last] > floor[last]):
         last -= 1
     if last < 1:
         raise ValueError("fewer than two errors above the rounding and sampling-noise floor: no order can be fitted")

@@ -57,6 +57,10 @@ MAX_PATH_CELLS = 400_000
 REFINE = 64  # reference steps per step of the finest ladder grid (nonlinear problems): enough
 # for the reference error to stay below 1/10 of SEEDS-3's smallest error on the mixtures
 VARIANCE_DEFECT = 1e-14  # Legendre moments kept: the fewest with a defect at the rounding level
+# Low-precision studies fit only points whose error is at least this many times their measured
+# rounding error (the same run from the same start and path in float64): the discretisation error
+# then dominates the measured one to within 10 %.
+ROUNDING_MARGIN = 10.0
 
 
 @contextlib.contextmanager
@@ -164,6 +168,7 @@ class StudySetup:
         self.sigma_end = math.exp(-self.lam_end)
         self.linear = bool(self.problem.is_linear)  # affine denoiser: exact moments by probes
         self.exact_pathwise = hasattr(self.problem, "exact_solution")
+        self.low_precision = self.dtype != torch.float64  # rounding measured by float64 twin runs
         self._path = None
         self._refs: dict = {}
         self.reference_info: dict = {}
@@ -260,7 +265,8 @@ class StudySetup:
         return torch.from_numpy(sol.y[:, -1].reshape(shape)).to(self.device)
 
     def floor(self, scale: float) -> float:
-        """Errors at or below this are rounding, not truncation, and are left out of fits."""
+        """Errors at or below this are rounding, not truncation, and are left out of fits (float64;
+        lower precisions measure their rounding per ladder point, see ``ROUNDING_MARGIN``)."""
         return 1e3 * float(torch.finfo(self.dtype).eps) * max(scale, 1.0)
 
 
@@ -314,6 +320,16 @@ def _run(subject: Subject, setup: StudySetup, y0: torch.Tensor, n: int, noise, e
     return out.to(torch.float64)
 
 
+class _Float64Noise:
+    """The same increments, handed to a float64 twin run."""
+
+    def __init__(self, noise):
+        self.noise = noise
+
+    def __call__(self, lam_a, lam_b, k):
+        return self.noise(lam_a, lam_b, k).to(torch.float64)
+
+
 class _CountingNoise:
     """A noise source that counts the calls reaching it."""
 
@@ -345,10 +361,14 @@ def _pathwise(subject: Subject, setup: StudySetup, replicates: int) -> _Outcome:
     stochastic = setup.eta > 0
     base = setup.path() if stochastic else setup.fresh_noise()
     per_sample = np.empty((setup.paths, len(setup.steps)))
+    rounding = []
     for i, n in enumerate(setup.steps):
         noise = _CountingNoise(base)
         y = _run(subject, setup, y0, n, noise, setup.eta)
         per_sample[:, i] = (y - ref).norm(dim=-1).cpu().numpy()
+        if setup.low_precision:
+            twin = _run(subject, setup, y0.to(torch.float64), n, _Float64Noise(base), setup.eta)
+            rounding.append(float((y - twin).norm(dim=-1).mean()))
         if stochastic and i == 0:
             if noise.calls == 0:
                 out.failed, out.more_evidence_helps = True, False
@@ -369,9 +389,13 @@ def _pathwise(subject: Subject, setup: StudySetup, replicates: int) -> _Outcome:
         return out
     out.details["rms_errors"] = np.sqrt((per_sample ** 2).mean(axis=0)).tolist()
     scale = float(ref.norm(dim=-1).mean())
+    floor = setup.floor(scale)
+    if rounding:
+        out.details["rounding_errors"] = rounding
+        floor = ROUNDING_MARGIN * np.asarray(rounding)
     try:
         out.fit = S.bootstrap_order(setup.step_sizes, per_sample, replicates=replicates,
-                                    seed=setup.seed, floor=setup.floor(scale))
+                                    seed=setup.seed, floor=floor)
         out.errors_ci_low, out.errors_ci_high = list(out.fit.errors_ci_low), list(out.fit.errors_ci_high)
     except ValueError as exc:
         out.reason = str(exc)
@@ -393,7 +417,7 @@ def _weak_exact(subject: Subject, setup: StudySetup) -> _Outcome:
     m0, P0 = p.mean(setup.sigma_start), p.cov(setup.sigma_start)
     m_true, P_true = p.mean(setup.sigma_end), p.cov(setup.sigma_end)
     S_true = P_true + np.outer(m_true, m_true)
-    mean_err, second_err = [], []
+    mean_err, second_err, rounding = [], [], []
     for n in setup.steps:
         def run(y, lambdas, noise, n=n):
             try:
@@ -401,8 +425,13 @@ def _weak_exact(subject: Subject, setup: StudySetup) -> _Outcome:
             except SamplerError as exc:
                 raise SamplerError(f"{n} steps: {exc}") from None
         try:
-            traj = probe_trajectory(run, setup.grids[n], dim=p.dim, dtype=setup.dtype,
+            # Path-consistency is a property of the sampler, checked at float64 rounding; a
+            # low-precision run is affine only up to its own rounding, which the twin measures.
+            twin = probe_trajectory(run, setup.grids[n], dim=p.dim, dtype=torch.float64,
                                     device=setup.device, seed=setup.seed)
+            traj = twin if not setup.low_precision else probe_trajectory(
+                run, setup.grids[n], dim=p.dim, dtype=setup.dtype, device=setup.device,
+                seed=setup.seed, check_affine=False)
         except NotAffineError as exc:
             out.failed, out.more_evidence_helps = True, False
             out.reason = f"{n} steps: {exc}" if "non-finite" in str(exc) else f"not path-consistent: {exc}"
@@ -415,6 +444,10 @@ def _weak_exact(subject: Subject, setup: StudySetup) -> _Outcome:
         m, P = traj.moments(m0, P0)
         mean_err.append(float(np.linalg.norm(m - m_true)))
         second_err.append(float(np.linalg.norm(P + np.outer(m, m) - S_true)))
+        if setup.low_precision:
+            m64, P64 = twin.moments(m0, P0)
+            rounding.append(float(np.linalg.norm(m - m64) + np.linalg.norm(P + np.outer(m, m) - P64
+                                                                           - np.outer(m64, m64))))
     out.errors = [a + b for a, b in zip(mean_err, second_err)]
     out.details.update(mean_errors=mean_err, second_moment_errors=second_err)
     if not np.all(np.isfinite(out.errors)):
@@ -422,9 +455,12 @@ def _weak_exact(subject: Subject, setup: StudySetup) -> _Outcome:
         out.failed, out.more_evidence_helps = True, False
         out.reason = f"non-finite output moments at {', '.join(map(str, bad))} steps"
         return out
+    floor = setup.floor(float(np.linalg.norm(S_true)))
+    if rounding:
+        out.details["rounding_errors"] = rounding
+        floor = ROUNDING_MARGIN * np.asarray(rounding)
     try:
-        out.fit = S.regression_order(setup.step_sizes, out.errors,
-                                     floor=setup.floor(float(np.linalg.norm(S_true))))
+        out.fit = S.regression_order(setup.step_sizes, out.errors, floor=floor)
     except ValueError as exc:
         out.reason = str(exc)
     return out
