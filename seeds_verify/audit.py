@@ -44,6 +44,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, Sequence
 
+from .arguments import comma_list, positive_int
 from .convergence import statistics as S
 
 __all__ = ["Budget", "AuditSampler", "AuditConfig", "CLAIMS", "NOTES", "SOURCES", "FULL_BUDGETS",
@@ -51,7 +52,6 @@ __all__ = ["Budget", "AuditSampler", "AuditConfig", "CLAIMS", "NOTES", "SOURCES"
            "run_audit", "plot_audit", "write_audit", "markdown_table", "main"]
 
 NOT_APPLICABLE = "not applicable"
-INCONCLUSIVE = "inconclusive"
 #: A verdict (or a ``measured`` order) needs a fit through at least this many ladder points; the
 #: engine also fits two, which on Monte Carlo ladders are the coarsest ones (see run_audit).
 REGIME_ETA = {"strong": 1.0, "weak": 1.0, "deterministic": 0.0}
@@ -455,7 +455,7 @@ def plot_audit(records: Sequence[Mapping], path: str) -> None:
             c = (rec["problem"], rec["schedule"])
             lo = rec["ci_low"] if rec.get("ci_low") is not None else order
             hi = rec["ci_high"] if rec.get("ci_high") is not None else order
-            bad = rec["verdict"] in ("fail", "inconclusive") and rec.get("declared") is not None
+            bad = rec["verdict"] in (S.FAIL, S.INCONCLUSIVE) and rec.get("declared") is not None
             color = colors(combos.index(c) % 10)
             if (rec.get("fitted_points") or S.MIN_FIT_POINTS) < S.MIN_FIT_POINTS:  # a slope, not an order
                 ax.plot([order], [y + offsets[c]], ls="", marker=markers.get(c[0], "D"), ms=5, mfc="none",
@@ -574,7 +574,7 @@ def markdown_table(records: Sequence[Mapping]) -> str:
             if c["measured_order"] is not None and (c.get("fitted_points") or S.MIN_FIT_POINTS) < S.MIN_FIT_POINTS:
                 out.append(f"– ({c['fitted_points']}-point slope {order}) {c['verdict']}")
                 continue
-            verdict = c["verdict"] if c["verdict"] != "fail" else "**fail**"
+            verdict = c["verdict"] if c["verdict"] != S.FAIL else "**fail**"
             out.append(f"{order}{ci} {verdict}")
         lines.append(f"| `{sampler.split(':')[-1]}` | {regime} | {declared} | " + " | ".join(out) + " |")
     return "\n".join(lines)
@@ -604,27 +604,6 @@ def _load_average() -> list | None:
         return None
 
 
-def _csv(choices):
-    def parse(text: str) -> tuple:
-        values = tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
-        bad = [v for v in values if choices is not None and v not in choices]
-        if not values or bad:
-            raise argparse.ArgumentTypeError(f"invalid choice {', '.join(bad) or repr(text)}"
-                                             + (f" (choose from {', '.join(choices)})" if choices else ""))
-        return values
-    return parse
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be a positive integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be a positive integer")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     from .schedules import SCHEDULES
 
@@ -635,14 +614,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small ladders (a smoke run of a few minutes)")
     p.add_argument("--out", default=os.path.join("benchmarks", "results"),
                    help="output folder for audit.json and audit.png (default benchmarks/results)")
-    p.add_argument("--problems", type=_csv(tuple(FULL_BUDGETS)), default=DEFAULT_PROBLEMS,
+    p.add_argument("--problems", type=comma_list(tuple(FULL_BUDGETS)), default=DEFAULT_PROBLEMS,
                    help="comma list from gaussian, gmm (default both)")
-    p.add_argument("--schedules", type=_csv(SCHEDULES), default=DEFAULT_SCHEDULES,
+    p.add_argument("--schedules", type=comma_list(SCHEDULES), default=DEFAULT_SCHEDULES,
                    help="comma list of schedules (default vp_linear,edm)")
-    p.add_argument("--samplers", type=_csv(None), default=None,
+    p.add_argument("--samplers", type=comma_list(None), default=None,
                    help="comma list of function names to keep, e.g. sample_euler,sample_seeds_2")
     p.add_argument("--no-k-diffusion", action="store_true", help="only this package's samplers")
-    p.add_argument("--paths", type=_positive, default=None,
+    p.add_argument("--paths", type=positive_int, default=None,
                    help="starting paths for every problem (default: gaussian 1000, gmm 500; quick 200, 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -720,7 +699,7 @@ def main(argv=None) -> int:
         return 130
     print_table(result["records"])
     print(f"\nwall time {wall:.1f} s; wrote {', '.join(paths)}")
-    ours_fail = [r for r in result["records"] if r["family"] == "seeds_verify" and r["verdict"] == "fail"]
+    ours_fail = [r for r in result["records"] if r["family"] == "seeds_verify" and r["verdict"] == S.FAIL]
     return 1 if ours_fail else 0
 
 

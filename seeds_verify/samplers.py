@@ -145,15 +145,7 @@ class _KarrasModel:
         self.calls += 1
         out = self.model(x, sigma * self.s_in, **self.extra_args)
         where = f"at step {step} (sigma={sigma!r})"
-        if not isinstance(out, torch.Tensor):
-            raise TypeError(f"model must return a torch.Tensor, got {type(out).__name__} {where}")
-        if out.shape != x.shape:
-            raise ValueError(f"model must return a tensor shaped like x {tuple(x.shape)}, got {tuple(out.shape)} "
-                             f"{where}")
-        if not torch.is_floating_point(out):
-            raise TypeError(f"model must return a floating-point tensor, got {out.dtype} {where}")
-        if out.device != x.device:
-            raise ValueError(f"model returned a tensor on {out.device} for x on {x.device} {where}")
+        _check_output(out, x, "model", where)
         if not bool(torch.isfinite(out).all()):
             if not bool(torch.isfinite(x).all()):
                 raise ValueError(f"the sampler's iterate overflowed {x.dtype} before the model call {where}: "
@@ -169,20 +161,26 @@ class _KarrasModel:
         return self.data(x, lam) if form == "data" else self.noise(x, lam)
 
 
+def _check_output(value, x: torch.Tensor, who: str, where: str) -> None:
+    """What ``who`` (the model or the noise_sampler) returned must be a floating tensor shaped like
+    x, on x's device; TypeError/ValueError naming ``who`` and ``where`` otherwise."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{who} must return a torch.Tensor, got {type(value).__name__} {where}")
+    if value.shape != x.shape:
+        raise ValueError(f"{who} must return a tensor shaped like x {tuple(x.shape)}, got "
+                         f"{tuple(value.shape)} {where}")
+    if not torch.is_floating_point(value):
+        raise TypeError(f"{who} must return a floating-point tensor, got {value.dtype} {where}")
+    if value.device != x.device:
+        raise ValueError(f"{who} returned a tensor on {value.device} for x on {x.device} {where}")
+
+
 def _check_noise(z, x: torch.Tensor, sigma_a: float, sigma_b: float, step: int) -> None:
     """A noise_sampler draw must be a finite floating tensor shaped like x, on x's device."""
-    call = f"noise_sampler({sigma_a!r}, {sigma_b!r}) in step {step}"
-    if not isinstance(z, torch.Tensor):
-        raise TypeError(f"noise_sampler must return a torch.Tensor, got {type(z).__name__} from {call}")
-    if z.shape != x.shape:
-        raise ValueError(f"noise_sampler must return a tensor shaped like x {tuple(x.shape)}, got "
-                         f"{tuple(z.shape)} from {call}")
-    if not torch.is_floating_point(z):
-        raise TypeError(f"noise_sampler must return a floating-point tensor, got {z.dtype} from {call}")
-    if z.device != x.device:
-        raise ValueError(f"noise_sampler returned a tensor on {z.device} for x on {x.device} from {call}")
+    where = f"from noise_sampler({sigma_a!r}, {sigma_b!r}) in step {step}"
+    _check_output(z, x, "noise_sampler", where)
     if not bool(torch.isfinite(z).all()):
-        raise ValueError(f"noise_sampler returned non-finite values (NaN or inf) from {call}")
+        raise ValueError(f"noise_sampler returned non-finite values (NaN or inf) {where}")
 
 
 #: Largest accepted rounding gain of a step times the unit roundoff: half of the significand

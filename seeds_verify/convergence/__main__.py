@@ -29,6 +29,7 @@ import platform
 import sys
 import time
 
+from ..arguments import comma_list, positive_int
 from ..files import atomic_write_bytes
 from ..schemes import REGIMES
 from . import statistics as S
@@ -37,16 +38,6 @@ from .verify import DEFAULT_PATHS, DEFAULT_STEPS, QUICK_STEPS
 QUICK = {"steps": QUICK_STEPS, "paths": 200, "replicates": 400}
 FULL = {"steps": DEFAULT_STEPS, "paths": DEFAULT_PATHS, "replicates": 1000}
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be a positive integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be a positive integer")
-    return value
 
 
 def _seed(text: str) -> int:
@@ -156,17 +147,6 @@ def _tolerance(text: str) -> float:
     return value
 
 
-def _comma(choices):
-    def parse(text: str) -> tuple:
-        values = tuple(v.strip() for v in text.split(",") if v.strip())
-        bad = [v for v in values if v not in choices]
-        if not values or bad:
-            raise argparse.ArgumentTypeError(f"invalid choice {', '.join(bad) or text!r} "
-                                             f"(choose from {', '.join(choices)})")
-        return values
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     from ..problems import PROBLEMS
     from ..schedules import SCHEDULES
@@ -192,17 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prediction", choices=("data", "noise", "both"), default="both")
     p.add_argument("--eta", type=_etas, default=None,
                    help="comma list of η in [0, 1] (default 1; for --sampler its own default)")
-    p.add_argument("--problem", type=_comma(PROBLEMS), default=("gaussian",),
+    p.add_argument("--problem", type=comma_list(PROBLEMS), default=("gaussian",),
                    help=f"comma list from {', '.join(PROBLEMS)} (default gaussian)")
-    p.add_argument("--schedule", type=_comma(SCHEDULES), default=("vp_linear", "edm"),
+    p.add_argument("--schedule", type=comma_list(SCHEDULES), default=("vp_linear", "edm"),
                    help="comma list of schedules (default vp_linear,edm)")
     p.add_argument("--regime", choices=("strong", "weak", "deterministic", "all"), default="all")
     p.add_argument("--steps", type=_steps, default=None, help="comma list (default 4,...,256; quick 16,...,256)")
-    p.add_argument("--paths", type=_positive_int, default=None, help="samples (default 1000; quick 200)")
-    p.add_argument("--max-paths", type=_positive_int, default=None,
+    p.add_argument("--paths", type=positive_int, default=None, help="samples (default 1000; quick 200)")
+    p.add_argument("--max-paths", type=positive_int, default=None,
                    help="Monte Carlo studies double their paths up to this while a verdict is "
                         "inconclusive (default 8 x paths)")
-    p.add_argument("--max-steps", type=_positive_int, default=None,
+    p.add_argument("--max-steps", type=positive_int, default=None,
                    help="the ladder is extended to finer steps up to this while a verdict is "
                         "inconclusive (default 8 x the finest step count)")
     p.add_argument("--seed", type=_seed, default=0)
