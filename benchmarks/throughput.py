@@ -8,8 +8,9 @@ convention (α = 1, σ̃ = e^{−λ}; MATH §3 with dlogα/dλ = 0),
 from an exact draw at σ̃_max = 80 to σ̃_min = 0.002, solved on uniform λ-grids of N = 2^j steps
 that all read ONE Brownian path per sample, and the strong error of each grid against the finest
 one (MATH §9). Our side: :class:`~seeds_verify.solvers.EulerMaruyama` (and SEEDS-1) reading a
-:class:`~seeds_verify.noise.BrownianPath`; torchsde's side: ``torchsde.sdeint(method="euler")``
-with one ``torchsde.BrownianInterval`` for every grid. Both Euler schemes are the same map
+:class:`~seeds_verify.noise.BrownianPath`, all grids advanced together by
+``Solver.solve_ladder``; torchsde's side: ``torchsde.sdeint(method="euler")`` with one
+``torchsde.BrownianInterval`` for every grid. Both Euler schemes are the same map
 y + f h + g ΔW, so the errors agree statistically and the timing compares the machinery.
 
 Throughput = samples × steps (over all grids) / seconds. Sides alternate within ONE process;
@@ -73,8 +74,12 @@ class Study:
 
         ``side``: "em" (plain increments, k = 0) or "seeds1" (data form, k = η). The path keeps
         the fewest Legendre moments per cell that are exact for the weight the solver reads
-        (``BrownianPath.moments_needed``: 1 for k = 0) and, within its cache budget, draws each
-        random number once for all grids.
+        (``BrownianPath.moments_needed``: 1 for k = 0) and draws each random number once.
+        ``Solver.solve_ladder`` advances all grids together: one model call per λ shared by
+        several grids (every node of a coarse grid is one of the finer grids'), the increments
+        of the finest grid read from the path in one pass and those of each coarser grid
+        combined from the next finer one's (``seeds_verify.noise.coarsen_increments``). The
+        final states equal grid-by-grid ``solve`` calls on the same path up to rounding.
         """
         solver = SEEDS1() if side == "seeds1" else EulerMaruyama()
         fine = self.grid(max(self.levels))
@@ -82,8 +87,9 @@ class Study:
         path = BrownianPath(fine, self.y0.shape, seed=path_seed, device=self.device, dtype=self.dtype,
                             moments=BrownianPath.moments_needed(fine, [k]))
         model = DiffusionModel(self.problem.denoiser, "denoiser", self.schedule)
-        return {j: solver.solve(model, self.y0, self.grid(j), schedule=self.schedule, noise=path, eta=ETA,
-                                prediction="data") for j in self.levels}
+        finals = solver.solve_ladder(model, self.y0, [self.grid(j) for j in self.levels], schedule=self.schedule,
+                                     noise=path, eta=ETA, prediction="data")
+        return dict(zip(self.levels, finals))
 
     def torchsde(self, path_seed: int = 1) -> dict:
         """The same study with torchsde.sdeint (Euler) and one BrownianInterval."""

@@ -34,6 +34,12 @@ cache budget whatever the fine-grid size or the number of step grids read from t
 Wide cells. A weighted increment whose variance defect exceeds ``defect_tol`` (default
 :data:`DEFECT_TOL`) is refused with a ValueError naming the grid and k rather than returned with
 too little variance; :meth:`BrownianPath.moments_needed` gives the moments a grid needs.
+
+Whole chains. The queries of one solve are consecutive intervals (a chain of stage points), so
+:meth:`BrownianPath.increments` answers all of them in one pass over the path — the same numbers
+as one call per interval, up to floating rounding — and :func:`coarsen_increments` gives those of
+a coarser chain with the same points (a nested step grid) from a finer chain's, by the additivity
+of the weighted integral. Solvers read a path this way (``seeds_verify.solvers.base``).
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ __all__ = [
     "NoiseSource",
     "GaussianNoise",
     "BrownianPath",
+    "coarsen_increments",
     "legendre_cell_basis",
     "BLOCK_CELLS",
     "DEFECT_TOL",
@@ -70,6 +77,7 @@ DEFECT_TOL = 1e-8
 never below n ≈ 2/δ² = 2e16 samples at δ = 1e-8; grids chosen by :meth:`BrownianPath.moments_needed`
 (default tol 1e-14) stay far below it."""
 
+_WINDOW_CELLS = 4096  # cells whose coefficients BrownianPath.increments forms at a time
 _SEED_RANGE = (-(2 ** 63), 2 ** 64 - 1)  # what torch.Generator.manual_seed accepts
 _DEFECT_FLOOR = 2e-15  # the float64 rounding of a computed per-cell defect reaches ≈ 1e-15
 _MIN_DEFECT_TOL = 1e-12  # a long interval sums ~1e5 cells; rounding must not trip the check
@@ -139,21 +147,21 @@ def _check_interval(lam_a: Any, lam_b: Any) -> tuple[float, float]:
     return a, b
 
 
-def _check_grid(grid: Any) -> np.ndarray:
+def _check_grid(grid: Any, name: str = "grid") -> np.ndarray:
     try:
         g = np.asarray(grid, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"grid must be a 1-D sequence of real λ values, got {type(grid).__name__}") from exc
+        raise TypeError(f"{name} must be a 1-D sequence of real λ values, got {type(grid).__name__}") from exc
     if g.ndim != 1 or g.size < 2:
-        raise ValueError(f"grid must be a 1-D sequence of at least two λ values, got shape {g.shape}")
+        raise ValueError(f"{name} must be a 1-D sequence of at least two λ values, got shape {g.shape}")
     if not np.all(np.isfinite(g)):
-        raise ValueError("grid must be finite")
+        raise ValueError(f"{name} must be finite")
     with np.errstate(over="ignore"):
         widths = np.diff(g)
     if not np.all(widths > 0):
-        raise ValueError("grid must be strictly increasing")
+        raise ValueError(f"{name} must be strictly increasing")
     if not np.all(np.isfinite(widths)):
-        raise ValueError("grid cells must have finite widths in float64 (consecutive values differ by more "
+        raise ValueError(f"{name} cells must have finite widths in float64 (consecutive values differ by more "
                          "than the largest float)")
     return g
 
@@ -232,10 +240,11 @@ def legendre_cell_basis(moments: int, nodes: int) -> tuple[np.ndarray, np.ndarra
     return v, w, table
 
 
-def _stream_seed(seed: int, block: int, moment: int) -> int:
-    """The 64-bit generator seed of the moment-``moment`` values of block ``block``."""
-    digest = hashlib.blake2b(f"{seed}:{block}:{moment}".encode(), digest_size=8,
-                             person=b"BrownianPath").digest()
+def _stream_seed(seed: int, block: int, moment: int, row_block: int | None = None) -> int:
+    """The 64-bit generator seed of the moment-``moment`` values of block ``block`` (and, for a
+    path drawn in row blocks, of row block ``row_block``)."""
+    key = f"{seed}:{block}:{moment}" if row_block is None else f"{seed}:{block}:{moment}:rows{row_block}"
+    digest = hashlib.blake2b(key.encode(), digest_size=8, person=b"BrownianPath").digest()
     return int.from_bytes(digest, "little")
 
 
@@ -281,6 +290,13 @@ class BrownianPath:
             ``max(cache_bytes, chunk size)`` whatever the grid resolution.
         defect_tol: largest relative variance defect a query may have (default :data:`DEFECT_TOL`);
             a query beyond it raises ValueError naming the grid and k.
+        row_block, row_offset: draw the rows (the first axis of ``shape``, one per sample) in
+            blocks of ``row_block`` rows, each from streams of its own (seeded by (seed, cell block,
+            moment, row block)); the path's rows are then the rows ``row_offset`` …
+            ``row_offset + shape[0] − 1`` of the path of any larger number of rows with the same
+            ``row_block`` and seed. ``row_offset`` must be a multiple of ``row_block``. Default
+            (None): all rows from one stream per (cell block, moment), as above. Row blocks let
+            a study be split into shards of samples whose numbers do not depend on the split.
 
     Call it as a :class:`NoiseSource`: ``path(lam_a, lam_b, k)`` returns z_k(a, b).
     """
@@ -288,7 +304,7 @@ class BrownianPath:
     def __init__(self, grid: Sequence[float], shape: Sequence[int], *, seed: int = 0,
                  device=None, dtype: torch.dtype = torch.float64, moments: int = 4,
                  chunk_cells: int = 64, cache_bytes: int = 256 * 2 ** 20,
-                 defect_tol: float = DEFECT_TOL):
+                 defect_tol: float = DEFECT_TOL, row_block: int | None = None, row_offset: int = 0):
         g = _check_grid(grid)
         if isinstance(moments, bool) or not isinstance(moments, (int, np.integer)) or moments < 1:
             raise ValueError(f"moments must be a positive int, got {moments!r}")
@@ -318,6 +334,12 @@ class BrownianPath:
         self._weights_table = np.ascontiguousarray((self._w[None, :] * self._q).T)  # (q, moments)
         self._cached_bytes = 0
         self._generator = torch.Generator(device=self.device)
+        self.row_block = None if row_block is None else _check_int(row_block, "row_block", 1)
+        self.row_offset = _check_int(row_offset, "row_offset", 0)
+        if self.row_block is None and self.row_offset:
+            raise ValueError(f"row_offset needs row_block, got row_offset={self.row_offset}")
+        if self.row_block is not None and self.row_offset % self.row_block:
+            raise ValueError(f"row_offset must be a multiple of row_block={self.row_block}, got {self.row_offset}")
         self._node_index = {float(v): i for i, v in enumerate(g)}
 
     @property
@@ -341,10 +363,13 @@ class BrownianPath:
         gen = self._generator
         # One reused buffer per draw: buffer.normal_ gives the numbers torch.randn would.
         buffer = torch.empty((BLOCK_CELLS,) + self.shape, device=self.device, dtype=self.dtype)
-        for i in range(blocks):
-            for m in range(self.moments):
-                gen.manual_seed(_stream_seed(self.seed, first + i, m))
-                xi[i, :, m] = buffer.normal_(generator=gen)
+        if self.row_block is not None:
+            self._draw_row_blocks(xi, first, blocks)
+        else:
+            for i in range(blocks):
+                for m in range(self.moments):
+                    gen.manual_seed(_stream_seed(self.seed, first + i, m))
+                    xi[i, :, m] = buffer.normal_(generator=gen)
         size = xi.numel() * xi.element_size()
         while self._cache and self._cached_bytes + size > self.cache_bytes:
             _, (old, _) = self._cache.popitem(last=False)
@@ -353,6 +378,19 @@ class BrownianPath:
         self._cache[j] = (xi, views)
         self._cached_bytes += size
         return views
+
+    def _draw_row_blocks(self, xi: torch.Tensor, first: int, blocks: int) -> None:
+        """Fill xi (blocks, BLOCK_CELLS, moments, rows, ...) from one stream per (cell block, moment,
+        row block); each row block is drawn whole (``row_block`` rows) and cut to the rows held."""
+        gen, rb, rows = self._generator, self.row_block, self.shape[0]
+        first_rb = self.row_offset // rb
+        buffer = torch.empty((BLOCK_CELLS, rb) + self.shape[1:], device=self.device, dtype=self.dtype)
+        for r in range(-(-rows // rb)):
+            lo, hi = r * rb, min(rows, (r + 1) * rb)
+            for i in range(blocks):
+                for m in range(self.moments):
+                    gen.manual_seed(_stream_seed(self.seed, first + i, m, first_rb + r))
+                    xi[i, :, m, lo:hi] = buffer.normal_(generator=gen)[:, :hi - lo]
 
     def _block(self, block: int) -> torch.Tensor:
         """ξ of one block, shape (BLOCK_CELLS, moments, numel)."""
@@ -498,6 +536,112 @@ class BrownianPath:
             coef = coef[:, :, None]
         return self._contract(i0, i1, coef).reshape(self.shape)
 
+    # -- whole chains of intervals ----------------------------------------------------------
+
+    def _indices(self, lam: np.ndarray, name: str) -> np.ndarray:
+        """:meth:`index` of every entry of a float64 array (the same nearest-node rule and tolerance)."""
+        i = np.minimum(np.searchsorted(self.grid, lam, side="left"), self.grid.size - 1)
+        prev = np.maximum(i - 1, 0)
+        i = np.where((i > 0) & (np.abs(self.grid[prev] - lam) < np.abs(self.grid[i] - lam)), prev, i)
+        off = ~(np.abs(self.grid[i] - lam) <= 1e-7 * self.widths[np.minimum(i, self.n_cells - 1)])
+        if off.any():
+            j = int(np.flatnonzero(off)[0])
+            raise ValueError(f"{name}[{j}]={float(lam[j])!r} is not a node of the BrownianPath grid")
+        return i
+
+    def increments(self, points: Sequence[float], k: float) -> torch.Tensor:
+        """z_k over every interval of a chain at once: row s is z_k(p_s, p_{s+1}) (MATH §4).
+
+        ``points`` p_0 < p_1 < … are nodes of the grid (up to 1e-7 of a cell width, as for a
+        call); returns a tensor of shape ``(len(points) − 1,) + shape``. The rows are what
+        ``path(p_s, p_{s+1}, k)`` returns, up to floating rounding (the same coefficients and
+        random numbers, summed in another grouping), read in one pass over the path instead
+        of one query per interval — a solver's whole grid (every stage sub-interval of every
+        step, in order) is one chain.
+
+        Every cell c of [p_0, p_last) lies in exactly one interval s(c) of length L_s, so with
+        the module docstring's moments ξ_{c,m}
+
+            z_k(p_s, p_{s+1}) = Σ_{c ∈ s} Σ_m β_{c,m} ξ_{c,m},
+            β_{c,m} = sqrt(width_c / (L_s φ_1(−2|k| L_s))) ∫_0^1 e^{k(λ_c + width_c v − r_s)} Q_m(v) dv,
+
+        r_s = p_{s+1} for k > 0 and p_s for k < 0 (the weight relative to the end where it is
+        largest, MATH §5 for φ_1), the integral by the cell's Gauss rule; for k = 0 only
+        β_{c,0} = sqrt(width_c / L_s) is non-zero. The coefficients are formed for a window
+        of cells at a time and contracted block by block, each block's (intervals × cells·moments)
+        coefficient matrix times its moments added to the rows of the intervals it touches:
+        memory is the output plus one window's coefficients, whatever the grid's resolution.
+
+        Errors as for single queries: ValueError naming ``points`` for a point off the grid or
+        two points on the same node, and naming the interval and k when its variance defect
+        1 − Σ β² exceeds ``defect_tol``.
+        """
+        pts = _check_grid(points, "points")
+        k = _check_real(k, "k")
+        idx = self._indices(pts, "points")
+        if not np.all(np.diff(idx) > 0):
+            j = int(np.flatnonzero(np.diff(idx) <= 0)[0])
+            raise ValueError(f"points[{j}] and points[{j + 1}] fall on the same node of the BrownianPath grid")
+        n_int = pts.size - 1
+        lengths = np.diff(pts)
+        out = torch.zeros((n_int, self._numel), device=self.device, dtype=self.dtype)
+        if k != 0.0:
+            ref = pts[1:] if k > 0 else pts[:-1]
+            norm_sq = phi(1, -2.0 * abs(k) * lengths)
+            captured = np.zeros(n_int)
+        first, last = int(idx[0]), int(idx[-1])
+        for w0 in range(first, last, _WINDOW_CELLS):
+            w1 = min(w0 + _WINDOW_CELLS, last)
+            seg = np.searchsorted(idx, np.arange(w0, w1), side="right") - 1  # s(c) of each cell
+            frac = self.widths[w0:w1] / lengths[seg]
+            if k == 0.0:
+                coef = np.sqrt(frac)[:, None]
+            else:
+                lam = self.grid[w0:w1, None] + self.widths[w0:w1, None] * self._v[None, :]
+                with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+                    # min(·, 0) as in a single query: a node past r_s by a rounding stays at weight 1.
+                    gamma = np.exp(np.minimum(k * (lam - ref[seg, None]), 0.0)) @ self._weights_table
+                    ns = norm_sq[seg]
+                    coef = np.where((ns > 0)[:, None], gamma * np.sqrt(frac / np.where(ns > 0, ns, 1.0))[:, None],
+                                    0.0)
+                captured += np.bincount(seg, weights=(coef * coef).sum(axis=1), minlength=n_int)
+            self._accumulate(out, w0, w1, seg, coef)
+        if k != 0.0:
+            defect = 1.0 - captured
+            bad = np.flatnonzero(~(np.abs(defect) <= self.defect_tol))
+            if bad.size:
+                s = int(bad[0])
+                self._raise_defect(float(defect[s]), float(pts[s]), float(pts[s + 1]), f"k={k!r}")
+        return out.reshape((n_int,) + self.shape)
+
+    def _accumulate(self, out: torch.Tensor, c0: int, c1: int, seg: np.ndarray, coef: np.ndarray) -> None:
+        """out[s] += Σ_{c ∈ [c0, c1), s(c) = s} Σ_m coef[c − c0, m] ξ_{c,m}, one block at a time
+        (``seg`` the interval of each cell, non-decreasing; ``coef`` (cells, M), M ≤ ``moments``).
+
+        A block inside one interval is one row times the block's moments, as in a single query;
+        a block spread over several intervals is weighted cell by cell and summed per interval.
+        """
+        n_m = coef.shape[1]
+        for block in range(c0 // BLOCK_CELLS, (c1 - 1) // BLOCK_CELLS + 1):
+            start = block * BLOCK_CELLS
+            lo, hi = max(c0, start), min(c1, start + BLOCK_CELLS)
+            rows = seg[lo - c0:hi - c0]
+            s0, s1 = int(rows[0]), int(rows[-1]) + 1
+            cells = self._block(block)[lo - start:hi - start]
+            c = torch.as_tensor(coef[lo - c0:hi - c0], device=self.device, dtype=self.dtype)
+            if s1 - s0 == 1:
+                xi = (cells[:, 0] if n_m == 1 else cells[:, :n_m]).reshape((hi - lo) * n_m, self._numel)
+                out[s0:s1].addmm_(c.reshape(1, -1), xi)
+                continue
+            if n_m == 1:
+                weighted = cells[:, 0] * c
+            else:
+                weighted = torch.bmm(c.unsqueeze(1), cells[:, :n_m]).squeeze(1)
+            if s1 - s0 == hi - lo:  # one cell per interval
+                out[s0:s1].add_(weighted)
+            else:
+                out.index_add_(0, torch.as_tensor(rows, device=self.device), weighted)
+
     def variance_defect(self, k: float) -> float:
         """Largest relative variance defect |1 − Σ_m⟨e^{kλ},Q_m⟩²/∫e^{2kλ}| over the cells (float64,
         so ≈ 1e-16 at best); finite for every finite k and cell width."""
@@ -555,3 +699,62 @@ class BrownianPath:
             return self(-math.log(sa), -math.log(sb), k)
 
         return sampler
+
+
+# --------------------------------------------------------------------------------------------
+# Increments over a coarser chain from those over a finer one
+# --------------------------------------------------------------------------------------------
+
+
+def coarsen_increments(fine: torch.Tensor, fine_points: Sequence[float], coarse_points: Sequence[float],
+                       k: float) -> torch.Tensor:
+    """z_k over a coarser chain from z_k over a finer chain of the same Brownian path (MATH §4).
+
+    ``fine`` has one row per interval of ``fine_points`` (as :meth:`BrownianPath.increments`
+    returns them); every point of ``coarse_points`` must be a point of ``fine_points`` (exact
+    float equality: nested grids, e.g. uniform grids of N and 2N steps over one range, built
+    the same way). A weighted integral is additive over sub-intervals, so with
+    N(a, b) = ∫_a^b e^{2k(λ−r)} dλ = L φ_1(−2|k| L) (L = b − a, r the end where e^{kλ} is
+    largest: b for k > 0, a for k < 0; MATH §5 for φ_1) a coarse interval C made of fine
+    intervals f has
+
+        z_k(C) = Σ_{f ⊂ C} e^{k(r_f − r_C)} sqrt(N_f / N_C) z_k(f),
+
+    exactly: the same increments a query over C returns, up to floating rounding (the weights,
+    at most 1 and with squares summing to 1, are computed in float64). Reads ``fine`` once;
+    returns a tensor of shape ``(len(coarse_points) − 1,) + fine.shape[1:]``.
+    """
+    f_pts = _check_grid(fine_points, "fine_points")
+    c_pts = _check_grid(coarse_points, "coarse_points")
+    k = _check_real(k, "k")
+    if not isinstance(fine, torch.Tensor) or fine.ndim < 1 or fine.shape[0] != f_pts.size - 1:
+        raise ValueError(f"fine must be a tensor with one row per interval of fine_points "
+                         f"({f_pts.size - 1}), got {getattr(fine, 'shape', type(fine).__name__)}")
+    at = np.minimum(np.searchsorted(f_pts, c_pts), f_pts.size - 1)
+    if not np.array_equal(f_pts[at], c_pts):
+        j = int(np.flatnonzero(f_pts[at] != c_pts)[0])
+        raise ValueError(f"coarse_points[{j}]={float(c_pts[j])!r} is not one of fine_points")
+    first, last = int(at[0]), int(at[-1])
+    seg = np.searchsorted(at, np.arange(first, last), side="right") - 1  # coarse interval of each fine one
+    f_len = np.diff(f_pts)[first:last]
+    c_len = np.diff(c_pts)
+    if k == 0.0:
+        weights = np.sqrt(f_len / c_len[seg])
+    else:
+        if k > 0:
+            f_ref, c_ref = f_pts[first + 1:last + 1], c_pts[1:][seg]
+        else:
+            f_ref, c_ref = f_pts[first:last], c_pts[:-1][seg]
+        with np.errstate(under="ignore"):
+            weights = np.exp(k * (f_ref - c_ref)) * np.sqrt(
+                f_len * phi(1, -2.0 * abs(k) * f_len) / (c_len[seg] * phi(1, -2.0 * abs(k) * c_len[seg])))
+    rows = fine[first:last].reshape(last - first, -1)
+    w = torch.as_tensor(weights, device=fine.device, dtype=fine.dtype)
+    counts = np.diff(at)
+    if np.all(counts == counts[0]):  # every coarse interval holds the same number of fine ones
+        n_c, per = counts.size, int(counts[0])
+        out = torch.bmm(w.reshape(n_c, 1, per), rows.reshape(n_c, per, -1)).squeeze(1)
+    else:
+        out = torch.zeros((c_pts.size - 1, rows.shape[1]), device=fine.device, dtype=fine.dtype)
+        out.index_add_(0, torch.as_tensor(seg, device=fine.device), rows * w[:, None])
+    return out.reshape((c_pts.size - 1,) + tuple(fine.shape[1:]))

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..coefficients import check_form, weight_exponent as form_weight_exponent
+from ..noise import BrownianPath
 from ..schemes import REGIMES
 from ..solvers import SEEDS1, SEEDS2, SEEDS3, DDPMAncestral, EulerMaruyama, Solver
 from ..solvers.base import check_eta
@@ -227,8 +228,8 @@ def solver_subject(choice: SolverChoice | str, prediction: str, eta: float = 1.0
         lam = np.asarray(lambdas, dtype=np.float64)
         a0 = float(setup.schedule.alpha_of_lam(lam[0]))
         a1 = float(setup.schedule.alpha_of_lam(lam[-1]))
-        x = choice.build().solve(setup.model, a0 * y, lam, schedule=setup.schedule, noise=noise,
-                                 eta=eta_run, prediction=form)
+        x = choice.build().solve(setup.model, a0 * y, lam, schedule=setup.schedule,
+                                 noise=_whole_chain_source(noise), eta=eta_run, prediction=form)
         return x / a1
 
     declared = {regime: solver.expected_order(regime, eta if regime != "deterministic" else 0.0)
@@ -238,6 +239,40 @@ def solver_subject(choice: SolverChoice | str, prediction: str, eta: float = 1.0
                    denominators=tuple(f.denominator for f in choice.fractions), prediction=form,
                    scheme=choice.scheme, fractions=tuple(choice.fractions), mutant=choice.mutant,
                    description=choice.description)
+
+
+class _PathBehindWrapper:
+    """The Brownian path behind a study's noise wrapper, read whole-chain by a reference solver.
+
+    Calls go to the wrapper as before; ``increments`` (the solver's window reads, MATH §4) go to
+    the path, and a ``calls`` counter on the wrapper advances by the increments read, so that
+    it still tells whether the solver asked for noise at all.
+    """
+
+    def __init__(self, wrapper, path: BrownianPath):
+        self.wrapper, self.path = wrapper, path
+
+    def __call__(self, lam_a, lam_b, k):
+        return self.wrapper(lam_a, lam_b, k)
+
+    def increments(self, points, k):
+        rows = self.path.increments(points, k)
+        calls = getattr(self.wrapper, "calls", None)
+        if isinstance(calls, int) and not isinstance(calls, bool):
+            self.wrapper.calls = calls + rows.shape[0]
+        return rows
+
+
+def _whole_chain_source(noise):
+    """What a reference solver reads: ``noise`` itself, or — for a wrapper that forwards each call
+    unchanged (up to a dtype cast, which the solver applies anyway) to a
+    :class:`~seeds_verify.noise.BrownianPath` held as ``noise.noise``, as the studies count or
+    cast calls — that path read whole-chain (``Solver.solve``), the wrapper's ``calls`` kept.
+    A run with the bare path and one through such a wrapper then take the same code."""
+    if noise is None or callable(getattr(noise, "increments", None)):
+        return noise
+    inner = getattr(noise, "noise", None)
+    return _PathBehindWrapper(noise, inner) if isinstance(inner, BrownianPath) else noise
 
 
 # --------------------------------------------------------------------------------------------

@@ -101,6 +101,46 @@ def check_x(x: Any, dim: int, name: str = "x") -> torch.Tensor:
     return x
 
 
+def _check_sigma_tensor(sigma: torch.Tensor, x: torch.Tensor) -> None:
+    """A real tensor σ̃ whose shape broadcasts against the batch dimensions ``x.shape[:-1]``
+    without enlarging them (the result must be shaped like x); TypeError/ValueError naming sigma."""
+    if sigma.dtype == torch.bool or sigma.is_complex():
+        raise TypeError(f"sigma must be a real tensor, got dtype {sigma.dtype}")
+    if sigma.ndim > 0 and sigma.shape != x.shape[:-1]:
+        try:
+            fits = torch.broadcast_shapes(sigma.shape, x.shape[:-1]) == x.shape[:-1]
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(f"sigma of shape {tuple(sigma.shape)} does not broadcast against the batch "
+                             f"dimensions {tuple(x.shape[:-1])} of x")
+
+
+def shared_sigma(sigma: Any, x: torch.Tensor) -> float | None:
+    """σ̃ as one float when a single value serves the whole batch, else None.
+
+    A float, a one-element tensor, or a tensor (shaped as :func:`sigma_tensor` accepts) whose
+    entries are all equal and finite ≥ 0 — how samplers call a model, k-diffusion with a
+    ``(batch,)`` tensor of one value. Then a problem can evaluate every σ̃-dependent factor once
+    for the batch, and the check costs one reduction (min and max) instead of the element-wise
+    checks of :func:`sigma_tensor`. None when the entries differ, or when they are not all
+    finite and ≥ 0, or the tensor is empty (:func:`sigma_tensor` then answers, or raises its
+    ValueError). A float, a bool or a malformed tensor raise as in :func:`sigma_tensor`.
+    """
+    if not isinstance(sigma, torch.Tensor):
+        return check_sigma(sigma)
+    _check_sigma_tensor(sigma, x)
+    if sigma.numel() == 0:
+        return None
+    if sigma.numel() == 1:
+        value = float(sigma.detach().reshape(()).to(torch.float64))
+        return value if math.isfinite(value) and value >= 0.0 else None
+    low, high = torch.aminmax(sigma.detach().to(torch.float64))
+    low, high = float(low), float(high)
+    # NaN compares unequal, so a NaN entry never passes.
+    return low if low == high and math.isfinite(low) and low >= 0.0 else None
+
+
 def sigma_tensor(sigma: Any, x: torch.Tensor, *, positive: bool = False) -> torch.Tensor:
     """σ̃ as a float64 tensor on x's device, shaped to broadcast against ``x.shape[:-1] + (1,)``.
 
@@ -108,20 +148,9 @@ def sigma_tensor(sigma: Any, x: torch.Tensor, *, positive: bool = False) -> torc
     batch dimensions ``x.shape[:-1]`` and comes back as ``B + (1,)``.
     """
     if isinstance(sigma, torch.Tensor):
-        if sigma.dtype == torch.bool or sigma.is_complex():
-            raise TypeError(f"sigma must be a real tensor, got dtype {sigma.dtype}")
+        _check_sigma_tensor(sigma, x)
         s = sigma.detach().to(device=x.device, dtype=torch.float64)
         if s.ndim > 0:
-            fits = s.shape == x.shape[:-1]
-            if not fits:
-                try:
-                    fits = torch.broadcast_shapes(s.shape, x.shape[:-1]) == x.shape[:-1]
-                except RuntimeError:
-                    fits = False
-            # The result must be shaped like x, so σ̃ may not enlarge the batch.
-            if not fits:
-                raise ValueError(f"sigma of shape {tuple(s.shape)} does not broadcast against the batch "
-                                 f"dimensions {tuple(x.shape[:-1])} of x")
             s = s.unsqueeze(-1)
     else:
         s = torch.tensor(check_sigma(sigma), dtype=torch.float64, device=x.device)

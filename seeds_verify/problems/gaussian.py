@@ -19,7 +19,7 @@ import torch
 from ..noise import BrownianPath
 from ..schemes import check_eta
 from .base import (Problem, check_dtype, check_n, check_sigma, check_x, sample_device,
-                   sigma_tensor)
+                   shared_sigma, sigma_tensor)
 from .components import GaussianComponents
 
 __all__ = ["GaussianProblem", "PointMass", "anisotropic_gaussian"]
@@ -85,28 +85,33 @@ class GaussianProblem(Problem):
     def denoiser(self, x: torch.Tensor, sigma) -> torch.Tensor:
         """D(x, σ̃) = μ + Σ(Σ + σ̃² I)^{-1}(x − μ) (MATH §8), computed in float64, returned in x's dtype.
 
-        One σ̃ for the whole batch (how samplers call a model) takes the affine form G x + c of
-        :meth:`denoiser_affine`, kept per σ̃: one matrix product per call.
+        One σ̃ for the whole batch (how samplers call a model, :func:`~.base.shared_sigma`) takes
+        the affine form G x + c of :meth:`denoiser_affine`, kept per σ̃: one matrix product per call.
         """
         check_x(x, self.dim)
-        s = sigma_tensor(sigma, x)
+        shared = shared_sigma(sigma, x)
         x64 = x.to(torch.float64)
+        if shared is not None:
+            g_t, c = self._affine_tensors(shared * shared, x.device)
+            return torch.addmm(c, x64.reshape(-1, self.dim), g_t).reshape(x.shape).to(x.dtype)
+        s = sigma_tensor(sigma, x)
         s2 = self._components.collapse(s * s)
         if s2.ndim == 0:
-            g, c = self._affine_tensors(float(s2), x.device)
-            return torch.addmm(c, x64.reshape(-1, self.dim), g.T).reshape(x.shape).to(x.dtype)
+            g_t, c = self._affine_tensors(float(s2), x.device)
+            return torch.addmm(c, x64.reshape(-1, self.dim), g_t).reshape(x.shape).to(x.dtype)
         coords = self._components.coordinates(x64)
         ones = torch.ones(coords.shape[:-1], dtype=torch.float64, device=x.device)
         return self._components.combine(ones, coords, s2).to(x.dtype)
 
     def _affine_tensors(self, s2: float, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Gᵀ as a contiguous tensor, c) on ``device`` for σ̃² = ``s2``, kept per (σ̃², device)."""
         key = (s2, torch.device(device))
         hit = self._affine_cache.get(key)
         if hit is None:
             if len(self._affine_cache) > 65536:
                 self._affine_cache.clear()
             g, c = self._affine_from_s2(s2)
-            hit = (torch.as_tensor(g, device=device), torch.as_tensor(c, device=device))
+            hit = (torch.as_tensor(np.ascontiguousarray(g.T), device=device), torch.as_tensor(c, device=device))
             self._affine_cache[key] = hit
         return hit
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .base import (Problem, check_dtype, check_n, check_sigma, check_x, sample_device,
-                   sigma_tensor)
+                   shared_sigma, sigma_tensor)
 from .components import GaussianComponents
 
 __all__ = [
@@ -95,7 +95,11 @@ class GaussianMixture(Problem):
     def _joint(self, x: torch.Tensor, sigma, what: str):
         """(coords ζ (..., K, d), σ̃² , log w_k + log N_k (..., K)) in float64."""
         check_x(x, self.dim)
-        s = sigma_tensor(sigma, x)
+        shared = shared_sigma(sigma, x)
+        if shared is not None:  # one σ̃ for the batch: its checks were one reduction
+            s = torch.tensor(shared, dtype=torch.float64, device=x.device)
+        else:
+            s = sigma_tensor(sigma, x)
         self._components.check_positive_definite(s, what)
         s2 = self._components.collapse(s * s)
         coords = self._components.coordinates(x.to(torch.float64))

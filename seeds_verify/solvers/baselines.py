@@ -7,30 +7,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .base import Solver
+from .base import OneStagePlan, Solver
 
 __all__ = ["EulerMaruyama", "DDPMAncestral", "OneStagePlan"]
-
-
-@dataclass(frozen=True)
-class OneStagePlan:
-    """Per-step coefficients of a one-stage scheme on one grid (Python floats per step):
-    x_{n+1} = linear[n] x_n + model[n] F_n + noise[n] z_k(λ_n, λ_{n+1}), k = ``weight_exponent``.
-    ``alpha_start``/``sigma_start`` are α, σ at λ_n where the step needs them."""
-
-    lam: list
-    linear: list
-    model: list
-    noise: list
-    weight_exponent: float
-    stochastic: bool
-    alpha_start: list | None = None
-    sigma_start: list | None = None
 
 
 class EulerMaruyama(Solver):
@@ -64,8 +47,14 @@ class EulerMaruyama(Solver):
         noise = sigma * np.sqrt(2.0 * eta * h)
         return OneStagePlan(lam.tolist(), linear.tolist(), model.tolist(), noise.tolist(), 0.0, eta > 0.0)
 
-    def _step(self, n, x, model, plan, noise, form, s_noise):
-        f = model.predict(x, plan.lam[n], form)
+    def _noise_chain(self, plan):
+        return plan.noise_chain
+
+    def _one_stage(self, plan, form):
+        return plan if type(self)._stages is EulerMaruyama._stages else None
+
+    def _stages(self, n, x, plan, noise, form, s_noise):
+        f = yield x, plan.lam[n]
         out = (x * plan.linear[n]).add_(f, alpha=plan.model[n])
         if plan.stochastic and s_noise > 0.0:
             z = noise(plan.lam[n], plan.lam[n + 1], plan.weight_exponent)
@@ -112,8 +101,15 @@ class DDPMAncestral(Solver):
         return OneStagePlan(lam.tolist(), linear.tolist(), model.tolist(), noise.tolist(), eta, eta > 0.0,
                             alpha_s.tolist(), sigma_s.tolist())
 
-    def _step(self, n, x, model, plan, noise, form, s_noise):
-        f = model.predict(x, plan.lam[n], form)
+    def _noise_chain(self, plan):
+        return plan.noise_chain
+
+    def _one_stage(self, plan, form):
+        # In the noise form the step reads (x − σ f)/α, not f itself.
+        return plan if form == "data" and type(self)._stages is DDPMAncestral._stages else None
+
+    def _stages(self, n, x, plan, noise, form, s_noise):
+        f = yield x, plan.lam[n]
         d = f if form == "data" else (x - plan.sigma_start[n] * f) / plan.alpha_start[n]
         out = (x * plan.linear[n]).add_(d, alpha=plan.model[n])
         if plan.stochastic and s_noise > 0.0:

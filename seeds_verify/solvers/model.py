@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 
 __all__ = ["DiffusionModel", "MODEL_KINDS"]
@@ -58,6 +59,19 @@ class DiffusionModel:
             hit = (float(self.schedule.alpha_of_lam(lam)), float(self.schedule.sigma_of_lam(lam)))
             self._coeff_cache[lam] = hit
         return hit
+
+    def precompute(self, lams) -> None:
+        """Evaluate α(λ) and σ(λ) of the schedule for an array of λ at once, so that predictions
+        at these λ skip the per-call schedule evaluation (a solver calls this with every λ of a
+        grid before its steps; the values are the schedule's, elementwise)."""
+        lam = np.unique(np.asarray(lams, dtype=np.float64).reshape(-1))
+        if lam.size == 0:
+            return
+        if len(self._coeff_cache) + lam.size > 65536:
+            self._coeff_cache.clear()
+        alpha = np.broadcast_to(np.asarray(self.schedule.alpha_of_lam(lam), dtype=np.float64), lam.shape)
+        sigma = np.broadcast_to(np.asarray(self.schedule.sigma_of_lam(lam), dtype=np.float64), lam.shape)
+        self._coeff_cache.update(zip(lam.tolist(), zip(alpha.tolist(), sigma.tolist())))
 
     def _time(self, x: torch.Tensor, value: float) -> torch.Tensor:
         return torch.full((x.shape[0],), value, dtype=x.dtype, device=x.device)

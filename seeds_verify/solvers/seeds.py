@@ -24,7 +24,7 @@ import torch
 
 from .. import coefficients as C
 from ..schemes import SchemeSpec, seeds1_spec, seeds2_spec, seeds3_spec
-from .base import Solver
+from .base import OneStagePlan, Solver
 
 __all__ = ["StepCoefficients", "ExponentialPlan", "ExponentialSolver", "SEEDS1", "SEEDS2", "SEEDS3"]
 
@@ -55,7 +55,7 @@ class StepCoefficients:
 
 @dataclass(frozen=True)
 class ExponentialPlan:
-    """What :meth:`ExponentialSolver._step` reads: the grid's :class:`StepCoefficients` and the
+    """What :meth:`ExponentialSolver._stages` reads: the grid's :class:`StepCoefficients` and the
     same numbers as Python floats per step (multiplying a tensor by a float costs no device
     transfer). ``model[i][n]`` are stage i's node weights in step n, ``noise[n][i][j]`` the
     factor of z_j at stage i."""
@@ -66,6 +66,16 @@ class ExponentialPlan:
     linear: list
     model: list
     noise: list
+
+    @property
+    def stochastic(self) -> bool:
+        return self.coefficients.stochastic
+
+    @property
+    def model_lambdas(self) -> np.ndarray:
+        """λ of every model evaluation: each step's start and its stage points before the end."""
+        c = self.coefficients
+        return np.concatenate([c.lam_start, c.lam_points[:, :-1].reshape(-1)])
 
     @classmethod
     def of(cls, coeffs: StepCoefficients) -> "ExponentialPlan":
@@ -161,12 +171,32 @@ class ExponentialSolver(Solver):
     def _prepare(self, lam, schedule, eta, form) -> ExponentialPlan:
         return ExponentialPlan.of(self.coefficients(lam, schedule, eta, form))
 
-    def _step(self, n, x, model, plan: ExponentialPlan, noise, form, s_noise):
+    def _noise_chain(self, plan: ExponentialPlan):
+        """λ_0 followed, step by step, by the end of every non-empty sub-interval: the stage
+        points of MATH §7 in the order :meth:`_stages` asks for z_j (the last one of a step is
+        λ_{n+1}, the next step's start)."""
+        coeffs = plan.coefficients
+        kept = [i for i, empty in enumerate(self._empty_segments) if not empty]
+        chain = np.concatenate([coeffs.lam_start[:1], coeffs.lam_points[:, kept].reshape(-1)])
+        return chain, coeffs.weight_exponent
+
+    def _one_stage(self, plan: ExponentialPlan, form):
+        """SEEDS-1's plan as a :class:`~.base.OneStagePlan` (one stage reading only the step's
+        start: x_t = L x_s + A F_s + σ_t F^noise z, MATH §6–§7)."""
+        if type(self)._stages is not ExponentialSolver._stages or self.spec.stages[0].nodes != (0,) \
+                or len(self.spec.stages) != 1:
+            return None
+        c = plan.coefficients
+        lam = np.concatenate([c.lam_start, c.lam_points[-1:, -1]])
+        return OneStagePlan(lam.tolist(), c.linear[:, 0].tolist(), c.model[0][:, 0].tolist(),
+                            c.noise[:, 0, 0].tolist(), c.weight_exponent, c.stochastic)
+
+    def _stages(self, n, x, plan: ExponentialPlan, noise, form, s_noise):
         lam_s, lam_pts, linear, weights, noise_f = (plan.lam_start, plan.lam_points, plan.linear,
                                                     plan.model, plan.noise)
         draw = plan.coefficients.stochastic and s_noise > 0.0
         k = plan.coefficients.weight_exponent
-        evals = [model.predict(x, lam_s[n], form)]
+        evals = [(yield x, lam_s[n])]
         z: list[torch.Tensor] = []
         out = x
         empty = self._empty_segments
@@ -184,7 +214,7 @@ class ExponentialSolver(Solver):
                     if z[j] is not None:
                         out.add_(z[j].to(x.dtype), alpha=s_noise * noise_f[n][i][j])
             if i + 1 < len(self.spec.stages):
-                evals.append(model.predict(out, lam_pts[n][i], form))
+                evals.append((yield out, lam_pts[n][i]))
         return out, evals[0]
 
 
