@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seeds_verify.files import atomic_write_bytes
+
 from .peers import peer_versions
 
 __all__ = ["resolve_device", "synchronize", "Timer", "summarize", "environment", "write_json",
@@ -93,11 +95,12 @@ def set_threads(threads: int | None) -> None:
 
 
 def write_json(path: Path, payload: dict) -> Path:
+    """Write ``payload`` as JSON, atomically (``seeds_verify.files.atomic_write_bytes``): a reader
+    sees the old result or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        json.dump(payload, fh, indent=1, sort_keys=False, default=_jsonable)
-        fh.write("\n")
+    text = json.dumps(payload, indent=1, sort_keys=False, default=_jsonable) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
     return path
 
 

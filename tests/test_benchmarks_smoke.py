@@ -146,3 +146,20 @@ def test_throughput_quick():
     for side in result["sides"].values():
         assert side["samples_x_steps_per_second"]["n"] == 1
         assert all(math.isfinite(e) and e > 0 for e in side["strong"]["errors"].values())
+
+
+def test_scheduler_overhead_quick(tmp_path):
+    pytest.importorskip("diffusers", reason="diffusers is not installed (pip install seeds_verify[diffusers])")
+    from benchmarks import scheduler_overhead
+
+    threads = torch.get_num_threads()
+    try:
+        scheduler_overhead.main(["--quick", "--repeats", "1", "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)  # main() fixes one thread for its own timing
+    saved = json.loads((tmp_path / "scheduler_overhead_cpu_quick.json").read_text())
+    rows = saved["schedulers"]
+    assert set(rows) == {scheduler_overhead.BASELINE, "seeds1", "seeds2", "seeds3"}
+    assert all(row["calls"] == 7 for row in rows.values())  # 7 = k·(N − 1) + 1 for k = 1, 2, 3
+    assert rows[scheduler_overhead.BASELINE]["ratio_to_baseline"]["median"] == 1.0
+    assert all(row["seconds_per_call"]["n"] == 1 for row in rows.values())

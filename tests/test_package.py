@@ -38,3 +38,15 @@ def test_typing_marker_ships():
     assert (package / "py.typed").is_file()
     pyproject = (package.parent / "pyproject.toml").read_text()
     assert '[tool.setuptools.package-data]' in pyproject and 'seeds_verify = ["py.typed"]' in pyproject
+
+
+def test_optional_extras_are_imported_only_when_used():
+    """The engine, the samplers and the CLI's module load neither diffusers nor dask; the
+    diffusers subpackage loads diffusers only when one of its names is used."""
+    code = ("import json, sys; import seeds_verify, seeds_verify.convergence, seeds_verify.samplers, "
+            "seeds_verify.convergence.__main__, seeds_verify.diffusers; "
+            "print(json.dumps(sorted(m for m in ('diffusers', 'dask', 'distributed') if m in sys.modules)))")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
