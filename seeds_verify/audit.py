@@ -213,6 +213,7 @@ class AuditSampler:
         fn: the function; None when it cannot be run.
         stochastic: whether it takes a ``noise_sampler``.
         unavailable: why it is not run (all its records are ``not applicable``), or None.
+        weight_exponent: the k its ``noise_sampler`` increments are read with (MATH §4); None: η.
     """
 
     name: str
@@ -221,6 +222,7 @@ class AuditSampler:
     fn: Callable | None
     stochastic: bool
     unavailable: str | None = None
+    weight_exponent: float | None = None
 
     def regimes(self) -> tuple[str, ...]:
         """The regimes it is run in."""
@@ -317,6 +319,7 @@ class AuditConfig:
     replicates: int = 1000
     device: str = "cpu"
     claims: Mapping[str, Mapping] = field(default_factory=lambda: CLAIMS)
+    notes: Mapping[str, str] = field(default_factory=lambda: NOTES)
 
     def __post_init__(self):
         missing = [p for p in self.problems if p not in self.budgets]
@@ -333,11 +336,13 @@ def _declared(claims: Mapping, name: str, regime: str) -> tuple[float | None, st
     return (None if order is None else float(order)), source
 
 
-def _base_record(s: AuditSampler, regime: str, problem: str, schedule: str, claims: Mapping) -> dict:
+def _base_record(s: AuditSampler, regime: str, problem: str, schedule: str, claims: Mapping,
+                 notes: Mapping | None = None) -> dict:
     declared, source = _declared(claims, s.name, regime)
     rec = dict.fromkeys(RECORD_KEYS)
     rec.update(sampler=s.label, family=s.family, regime=regime, problem=problem, schedule=schedule,
-               eta=REGIME_ETA[regime], declared=declared, source=source, note=NOTES.get(s.name))
+               eta=REGIME_ETA[regime], declared=declared, source=source,
+               note=(NOTES if notes is None else notes).get(s.name))
     return rec
 
 
@@ -349,8 +354,8 @@ def _fitted_points(r) -> int:
     return steps.index(r.fit_steps[1]) - steps.index(r.fit_steps[0]) + 1
 
 
-def _record(s: AuditSampler, r, claims: Mapping) -> dict:
-    rec = _base_record(s, r.regime, r.problem, r.schedule, claims)
+def _record(s: AuditSampler, r, claims: Mapping, notes: Mapping | None = None) -> dict:
+    rec = _base_record(s, r.regime, r.problem, r.schedule, claims, notes)
     rec.update(eta=r.eta, measured_order=r.measured_order, ci_low=r.ci_low, ci_high=r.ci_high,
                ci_method=r.ci_method, verdict=r.verdict, reason=r.reason, paths=r.paths,
                finest_steps=r.step_counts[-1] if r.step_counts else None,
@@ -383,7 +388,7 @@ def run_audit(config: AuditConfig, progress: bool = True) -> dict:
                 setups = SetupCache(seed=config.seed, device=config.device)  # freed after the combo
                 for s in config.samplers:
                     for regime, why in s.skipped().items():
-                        rec = _base_record(s, regime, problem, schedule, config.claims)
+                        rec = _base_record(s, regime, problem, schedule, config.claims, config.notes)
                         rec.update(verdict=NOT_APPLICABLE, reason=why)
                         by_key[(s.label, problem, schedule, regime)] = rec
                     if not s.regimes():
@@ -391,7 +396,7 @@ def run_audit(config: AuditConfig, progress: bool = True) -> dict:
                     declared = {g: _declared(config.claims, s.name, g)[0] for g in s.regimes()}
                     subject = sampler_subject(s.fn, eta=1.0 if s.stochastic else 0.0,
                                               declared={g: o for g, o in declared.items() if o is not None},
-                                              label=s.label)
+                                              label=s.label, weight_exponent=s.weight_exponent)
                     for regime in s.regimes():
                         bar.set_postfix_str(f"{problem} {schedule} {s.name} {regime}")
                         result = verify_subject(subject, regimes=(regime,), problem=problem,
@@ -399,9 +404,9 @@ def run_audit(config: AuditConfig, progress: bool = True) -> dict:
                                                 setups=setups, tolerance=config.tolerance,
                                                 replicates=config.replicates)
                         if regime in result.regimes:
-                            rec = _record(s, result.regimes[regime], config.claims)
+                            rec = _record(s, result.regimes[regime], config.claims, config.notes)
                         else:  # the engine found it not applicable (e.g. no eta to set to 0)
-                            rec = _base_record(s, regime, problem, schedule, config.claims)
+                            rec = _base_record(s, regime, problem, schedule, config.claims, config.notes)
                             rec.update(verdict=NOT_APPLICABLE, reason=result.not_applicable.get(regime))
                         by_key[(s.label, problem, schedule, regime)] = rec
                         bar.update()
@@ -504,14 +509,16 @@ def _json_default(obj):
     return str(obj)
 
 
-def write_audit(result: dict, out_dir: str) -> list[str]:
-    """``audit.json`` and ``audit.png`` in ``out_dir``, each written atomically; returns the paths."""
+def write_audit(result: dict, out_dir: str, stem: str = "audit") -> list[str]:
+    """``{stem}.json`` and ``{stem}.png`` in ``out_dir``, each written atomically; returns the paths."""
     from .files import atomic_write_bytes
 
+    if not isinstance(stem, str) or not stem or os.sep in stem or stem.startswith("."):
+        raise ValueError(f"stem must be a plain file name stem, got {stem!r}")
     os.makedirs(out_dir, exist_ok=True)
-    png = os.path.join(out_dir, "audit.png")
+    png = os.path.join(out_dir, f"{stem}.png")
     plot_audit(result["records"], png)
-    path = os.path.join(out_dir, "audit.json")
+    path = os.path.join(out_dir, f"{stem}.json")
     payload = {"meta": result["meta"], "records": result["records"]}
     atomic_write_bytes(path, (json.dumps(payload, indent=1, default=_json_default) + "\n").encode())
     return [path, png]
@@ -538,19 +545,21 @@ def print_table(records: Sequence[Mapping], stream=None) -> None:
 SOURCE_TAGS = {"edm": "EDM", "dpm_solver": "DPM-Solver", "dpm_solver_pp": "DPM-Solver++", "seeds": "SEEDS"}
 
 
-def _source_tag(source: str | None) -> str:
+def _source_tag(source: str | None, tags_by_source: Mapping[str, str] | None = None) -> str:
     if not source:
         return ""
-    tags = [tag for key, tag in SOURCE_TAGS.items() if SOURCES[key] in source]
+    known = tags_by_source if tags_by_source is not None else {SOURCES[k]: t for k, t in SOURCE_TAGS.items()}
+    tags = [tag for text, tag in known.items() if text in source]
     if source.startswith("seeds_verify."):
         tags.append("seeds_verify")
     return ", ".join(tags) or "see audit.json"
 
 
-def markdown_table(records: Sequence[Mapping]) -> str:
+def markdown_table(records: Sequence[Mapping], source_tags: Mapping[str, str] | None = None) -> str:
     """The records as a Markdown table: one row per sampler and regime, one column per
     (problem, schedule) with ``order [95% CI] verdict``; the declared order with a short source tag
-    (full sources in the records). Rows whose every cell is not applicable are left out."""
+    (full sources in the records; ``source_tags`` maps a source text to its tag, default
+    :data:`SOURCES` → :data:`SOURCE_TAGS`). Rows whose every cell is not applicable are left out."""
     combos = list(dict.fromkeys((r["problem"], r["schedule"]) for r in records))
     rows: dict = {}
     for r in records:
@@ -562,7 +571,7 @@ def markdown_table(records: Sequence[Mapping]) -> str:
             continue
         first = next(iter(cells.values()))
         declared = ("–" if first["declared"] is None
-                    else f"{first['declared']:g} ({_source_tag(first['source'])})")
+                    else f"{first['declared']:g} ({_source_tag(first['source'], source_tags)})")
         out = []
         for combo in combos:
             c = cells.get(combo)
@@ -580,11 +589,11 @@ def markdown_table(records: Sequence[Mapping]) -> str:
     return "\n".join(lines)
 
 
-def _versions() -> dict:
+def _versions(extra: Sequence[str] = ()) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for dist in ("seeds_verify", "k-diffusion", "torch", "torchsde", "numpy", "scipy"):
+    for dist in ("seeds_verify", "k-diffusion", "torch", "torchsde", "numpy", "scipy", *extra):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:

@@ -23,11 +23,12 @@ _COLOURS = {"pass": PASS_COLOUR, "pass (>)": PASS_COLOUR, "fail": FAIL_COLOUR,
             "inconclusive": INCONCLUSIVE_COLOUR}
 
 
-def read_audit(benchmarks_dir: Path | None) -> dict | None:
-    """The audit results, or None when the file is absent (ValueError when it is unreadable)."""
+def read_audit(benchmarks_dir: Path | None, file_name: str = AUDIT_FILE) -> dict | None:
+    """The audit results in ``benchmarks_dir/file_name``, or None when the file is absent
+    (ValueError when it is unreadable)."""
     if benchmarks_dir is None:
         return None
-    path = Path(benchmarks_dir) / AUDIT_FILE
+    path = Path(benchmarks_dir) / file_name
     if not path.is_file():
         return None
     try:
@@ -55,9 +56,21 @@ def _cell(rec: dict) -> tuple[str, str | None]:
     return text + mark, _COLOURS.get(verdict)
 
 
-def audit_pages(benchmarks_dir: Path | None) -> Iterator[Page]:
-    """The audit table (nothing when ``benchmarks/results/audit.json`` is absent)."""
-    data = read_audit(benchmarks_dir)
+_TITLE = "Audit of the samplers people run"
+_SUBTITLE = ("Every sampler of k_diffusion.sampling and ours through verify_sampler; measured order "
+             "[95 % CI]; (>) faster than published, FAIL below it, ? inconclusive, n/a not applicable.")
+_INTRO = ("Stochastic samplers at η = 1 (strong: one Brownian path per sample; weak: exact moments "
+          "on the Gaussian problem, Monte Carlo on the ring mixture) and η = 0 (deterministic); "
+          "deterministic samplers in the deterministic regime. 'published order' is the order a "
+          "paper states for the sampler (sources in benchmarks/results/audit.json and "
+          "benchmarks/README.md); '–' means none is claimed and the order is only measured.")
+
+
+def audit_pages(benchmarks_dir: Path | None, *, file_name: str = AUDIT_FILE, slug: str = "audit",
+                title: str = _TITLE, subtitle: str = _SUBTITLE, intro: str = _INTRO) -> Iterator[Page]:
+    """The audit table of ``benchmarks_dir/file_name`` (nothing when the file is absent); the
+    defaults draw the k-diffusion audit page (``benchmarks/results/audit.json``)."""
+    data = read_audit(benchmarks_dir, file_name)
     if data is None:
         return
     records = data["records"]
@@ -83,25 +96,17 @@ def audit_pages(benchmarks_dir: Path | None) -> Iterator[Page]:
         colours.append(colour)
     meta = data.get("meta", {})
     headers = ["sampler", "regime", "published\norder"] + [f"{p}\n{s}" for p, s in cases]
-    subtitle = ("Every sampler of k_diffusion.sampling and ours through verify_sampler; measured order "
-                "[95 % CI]; (>) faster than published, FAIL below it, ? inconclusive, n/a not applicable.")
     top_room = 0.80
     per_page = max(1, rows_per_page(top_room, 0.20, 0.0135))
     for start in range(0, max(len(rows), 1), per_page):
         fig = new_page()
-        y = page_title(fig, "Audit of the samplers people run", subtitle)
+        y = page_title(fig, title, subtitle)
         if start == 0:
             wall = meta.get("wall_time_s")
-            y = paragraph(fig, y, (
-                "Stochastic samplers at η = 1 (strong: one Brownian path per sample; weak: exact moments "
-                "on the Gaussian problem, Monte Carlo on the ring mixture) and η = 0 (deterministic); "
-                "deterministic samplers in the deterministic regime. 'published order' is the order a "
-                "paper states for the sampler (sources in benchmarks/results/audit.json and "
-                "benchmarks/README.md); '–' means none is claimed and the order is only measured."
-                + (f" Wall time {wall:.0f} s." if isinstance(wall, (int, float)) else "")))
+            y = paragraph(fig, y, intro + (f" Wall time {wall:.0f} s." if isinstance(wall, (int, float)) else ""))
         table = Table(headers, rows[start:start + per_page], colours[start:start + per_page])
         y = draw_table(fig, table, top=y - 0.01)
         if start + per_page >= len(rows) and reasons:
             text = "; ".join(f"{', '.join(who)}: {why}" for why, who in reasons.items())
             paragraph(fig, y - 0.015, "Not applicable — " + text, colour=MUTED_COLOUR, fontsize=6.0)
-        yield Page("audit", fig)
+        yield Page(slug, fig)
