@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared run on a lent GPU machine (H100): the cuda tests, the three benchmarks at GPU
 # sizes, the device's copy bandwidth and the roofline fraction of our elementwise step.
-# Everything goes under $OUT (default: benchmarks/results/gpu). Finishes in < 8 minutes: each
+# Everything goes under $OUT (default: benchmarks/results/gpu). Finishes in < 12 minutes: each
 # part has its own time limit, and a part that fails or times out does not stop the others.
 # Run from the repository root:  PYTHONPATH=. bash benchmarks/gpu.sh
 # Peers (k-diffusion, torchsde) are used when importable; put their pure-Python packages in a
@@ -56,6 +56,21 @@ part "throughput (65536 paths)" 80 \
   "$PY" -m benchmarks.throughput --device "$DEVICE" $THROUGHPUT_ARGS --out "$OUT"
 part "quality (n=20000 / 10000 in 16-D)" 200 \
   "$PY" -m benchmarks.quality --device "$DEVICE" $QUALITY_ARGS --out "$OUT"
+
+if [ "${QUICK:-0}" = 1 ]; then
+  WEAK_ARGS="--quick --paths 256 --path-block 64 --problems gmm --schedules edm"
+  SCALING_ARGS="--paths 256 --steps 4,8,16"
+else
+  # The sharded weak Monte Carlo study at GPU size: one worker (one GPU, Dask resource GPU=1),
+  # 65536 paths in blocks of 8192 on the 16-D mixture; records in $OUT/weak_mixture_gpu.json.
+  WEAK_ARGS="--paths 65536 --path-block 8192 --problems gmm16 --schedules edm"
+  SCALING_ARGS="--paths 16384 --workers 1"
+fi
+part "sharded weak mixture study (Dask, one worker per GPU)" 150 \
+  "$PY" -m benchmarks.weak_mixture --device "$DEVICE" --workers 1 --no-progress $WEAK_ARGS \
+  --out "$OUT/weak_mixture_gpu.json"
+part "cluster scaling of the weak study" 60 \
+  "$PY" -m benchmarks.cluster_scaling --device "$DEVICE" $SCALING_ARGS --out "$OUT/cluster_scaling_cuda.json"
 
 echo "total $(( $(date +%s) - START ))s; outputs:" | tee -a "$LOG"
 ls -l "$OUT" | tee -a "$LOG"

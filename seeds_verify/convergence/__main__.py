@@ -13,6 +13,10 @@ Solver spelling (``--solvers``, comma separated): ``seeds1``, ``seeds2[:r=P/Q][:
 :mod:`seeds_verify.convergence.mutants`. ``--sampler MODULE:FUNCTION`` (repeatable) verifies any
 importable sampler in the k-diffusion convention through the same engine.
 
+``--workers N`` runs the shards of the weak Monte Carlo studies (mixtures) on an embedded Dask
+``LocalCluster`` of N worker processes, ``--scheduler ADDRESS`` on an existing cluster
+(docs/cluster.md); the records are the same as in this process.
+
 Writes ``OUT/results.json`` and ``OUT/<regime>_<problem>_<schedule>.png`` atomically and prints a
 table. Exit status: 0 every check passes (and every mutant is caught), 1 a check fails, 2 bad
 arguments, 3 some check stays inconclusive (and none fails). ``--report`` then builds the PDF
@@ -196,8 +200,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build the PDF report with seeds_verify.report afterwards")
     p.add_argument("--mutations", action=argparse.BooleanOptionalAction, default=None,
                    help="run the mutation checks (default on, off with --sampler)")
+    p.add_argument("--workers", type=_workers, default=None, metavar="N",
+                   help="run the weak Monte Carlo studies' shards on an embedded Dask LocalCluster of N "
+                        "worker processes, one thread each (needs the cluster extra; docs/cluster.md)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run them on the existing Dask cluster at ADDRESS, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--shards", type=positive_int, default=None,
+                   help="shards per weak Monte Carlo study (default 1 in this process, 4 per worker); "
+                        "the records do not depend on it")
+    p.add_argument("--variance-reduction", choices=("none", "antithetic"), default="none",
+                   help="weak Monte Carlo studies: reference averaged over the path and its antithetic "
+                        "reflection (docs/weak_mixture.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer in [1, 1024], got {text!r}") from None
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be an integer in [1, 1024], got {text!r}")
+    return value
 
 
 def _versions() -> dict:
@@ -326,6 +351,21 @@ def main(argv=None) -> int:
         dev = check_device(args.device, "--device")
     except (TypeError, ValueError) as exc:
         parser.error(f"argument --device: {exc}")
+    if args.workers is not None and args.scheduler is not None:
+        parser.error("argument --scheduler: not allowed with --workers (an embedded cluster or an "
+                     "existing one, not both)")
+    if args.workers is not None or args.scheduler is not None:
+        try:
+            from .shards import check_scheduler
+
+            check_scheduler(args.scheduler)
+            import distributed  # noqa: F401
+        except ValueError as exc:
+            parser.error(f"argument --scheduler: {exc}")
+        except ImportError as exc:
+            parser.error(f"argument --{'workers' if args.workers is not None else 'scheduler'}: Dask is "
+                         f"not available ({exc}); install the cluster extra: pip install "
+                         f"'seeds-verify[cluster]'")
     preset = QUICK if args.quick else FULL
     paths = args.paths or preset["paths"]
     if paths < 2:
@@ -342,7 +382,8 @@ def main(argv=None) -> int:
             tolerance=S.DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance,
             replicates=preset["replicates"],
             mutations=(not subjects) if args.mutations is None else args.mutations,
-            subjects=subjects)
+            subjects=subjects, workers=args.workers, scheduler=args.scheduler, shards=args.shards,
+            variance_reduction=args.variance_reduction)
     except ValueError as exc:
         parser.error(str(exc))
     try:
@@ -365,7 +406,8 @@ def main(argv=None) -> int:
             "wall_time_s": wall, "tolerance": config.tolerance, "paths": config.paths,
             "max_paths": config.ladder.max_paths, "steps": list(config.steps),
             "max_steps": config.ladder.max_steps, "bootstrap_replicates": config.replicates,
-            "fit_rule": S.FIT_RULE, "verdict": S.worst_verdict(r.verdict for r in result["records"]),
+            "fit_rule": S.FIT_RULE, "workers": args.workers, "scheduler": args.scheduler,
+            "shards": args.shards, "variance_reduction": args.variance_reduction, "verdict": S.worst_verdict(r.verdict for r in result["records"]),
             "exactness": result["exactness"], "not_applicable": result["not_applicable"]}
     records = [r.to_record() for r in result["records"]]
     payload = {"meta": meta, "records": records, "mutations": result["mutations"]}

@@ -193,8 +193,30 @@ def increment_correlation(calls) -> np.ndarray:
     return C
 
 
+def probe_scales(twin: "AffineTrajectory") -> tuple[np.ndarray, np.ndarray]:
+    """Probe sizes for a low-precision run, from its float64 twin: (per basis start, per call).
+
+    A probe row's output is c + s·(its column of M or B_j); the column is read back as
+    (output − c)/s. In a precision with unit roundoff u the output is rounded to ~u(|c| + s|col|),
+    so a unit probe (s = 1) reads a small column to a relative error u|c|/|col|: the increments of a
+    fine grid are O(√h) and their covariance, a sum over J calls, loses digits as J grows. Sizing
+    each probe so that s|col| ≈ 1 + |c| reads every column to ~u relative, the rounding of the
+    sampler itself. Sizes are powers of two (exact scaling) in [1, 2^20].
+    """
+    top = 1.0 + float(np.abs(twin.c).max())
+
+    def size(col):
+        m = float(np.abs(col).max())
+        s = top / m if m > 0 else 1.0
+        return float(2.0 ** np.clip(np.round(np.log2(s)), 0, 20))
+
+    return (np.array([size(twin.M[:, i]) for i in range(twin.M.shape[1])]),
+            np.array([size(b) for b in twin.B]))
+
+
 def probe_trajectory(run: Callable, lambdas, *, dim: int, dtype: torch.dtype = torch.float64,
-                     device=None, seed: int = 0, check_affine: bool = True) -> AffineTrajectory:
+                     device=None, seed: int = 0, check_affine: bool = True,
+                     scales: tuple[np.ndarray, np.ndarray] | None = None) -> AffineTrajectory:
     """The affine map of a whole run of any sampler on a problem with an affine denoiser.
 
     ``run(y, lambdas, noise)`` integrates a batch of starts y (rows) over the grid, calling
@@ -204,6 +226,7 @@ def probe_trajectory(run: Callable, lambdas, *, dim: int, dtype: torch.dtype = t
     affine function of (y, its noise) — one that draws numbers of its own, or changes its calls
     between runs — raises :class:`NotAffineError` (``check_affine=False`` skips the residual test: a
     low-precision run is affine only up to its rounding, and is checked through a float64 twin).
+    ``scales`` (from :func:`probe_scales`) sizes the basis probes of a low-precision run.
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
     d = int(dim)
@@ -218,8 +241,11 @@ def probe_trajectory(run: Callable, lambdas, *, dim: int, dtype: torch.dtype = t
     rows = 2 + d + J * d
     check = rows - 1
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    start_scale, call_scale = (np.ones(d), None) if scales is None else scales
+    if call_scale is not None and len(call_scale) != J:
+        raise NotAffineError(f"the sampler made {J} noise calls, its float64 twin {len(call_scale)}")
     y = torch.zeros((rows, d), dtype=torch.float64)
-    y[1:1 + d] = torch.eye(d, dtype=torch.float64)
+    y[1:1 + d] = torch.diag(torch.as_tensor(start_scale, dtype=torch.float64))
     y[check] = torch.randn(d, generator=gen, dtype=torch.float64)
     check_noise = torch.randn((max(J, 1), d), generator=gen, dtype=torch.float64)
     calls: list = []
@@ -231,7 +257,7 @@ def probe_trajectory(run: Callable, lambdas, *, dim: int, dtype: torch.dtype = t
         calls.append((float(lam_a), float(lam_b), float(k)))
         z = torch.zeros((rows, d), dtype=torch.float64)
         start = 1 + d + j * d
-        z[start:start + d] = torch.eye(d, dtype=torch.float64)
+        z[start:start + d] = torch.eye(d, dtype=torch.float64) * (1.0 if call_scale is None else call_scale[j])
         z[check] = check_noise[j]
         return z.to(device=device, dtype=dtype)
 
@@ -241,8 +267,9 @@ def probe_trajectory(run: Callable, lambdas, *, dim: int, dtype: torch.dtype = t
     if len(calls) != J or any(abs(a - b) > 0 for c1, c2 in zip(calls, counted) for a, b in zip(c1, c2)):
         raise NotAffineError("the sampler's noise calls differ between two runs on the same grid")
     c = out[0]
-    M = (out[1:1 + d] - c).T
-    B = tuple((out[1 + d + j * d: 1 + d + (j + 1) * d] - c).T for j in range(J))
+    M = (out[1:1 + d] - c).T / start_scale
+    B = tuple((out[1 + d + j * d: 1 + d + (j + 1) * d] - c).T / (1.0 if call_scale is None else call_scale[j])
+              for j in range(J))
     predicted = M @ y[check].numpy() + c
     for j, b in enumerate(B):
         predicted = predicted + b @ check_noise[j].numpy()

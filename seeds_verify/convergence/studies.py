@@ -44,7 +44,7 @@ from ..problems import get_problem
 from ..schedules import get_schedule, lambda_grid
 from ..solvers import SEEDS2, DiffusionModel
 from . import statistics as S
-from .moments import NotAffineError, probe_trajectory
+from .moments import NotAffineError, probe_scales, probe_trajectory
 from .records import RegimeResult, finite_or_none
 from .subjects import SamplerError, SolverChoice, Subject, solver_subject
 
@@ -190,13 +190,24 @@ class StudySetup:
                              f"(at most {MAX_PATH_CELLS} cells)")
         return cells
 
+    def _refine(self) -> int:
+        # Nonlinear problems: the fine reference (SEEDS-2 on every other node) takes at least
+        # REFINE times the finest ladder's step count, so its error is ~1/REFINE of theirs.
+        # A multiple of 4 keeps the reference's half steps, and those of its own half-step
+        # check, on the path's nodes whatever the ladder.
+        return 1 if self.exact_pathwise else 4 * math.ceil(2 * REFINE / (4 * _lcm(self.denominators)))
+
+    def cells_for(self, regime: str):
+        """steps → the Brownian-path cells a study of ``regime`` on that ladder reads; None when
+        it reads no path (deterministic, and weak on a linear problem: exact moments)."""
+        if regime == "deterministic" or self.eta == 0.0 or (regime == "weak" and self.linear):
+            return None
+        factor = _lcm(self.denominators) * self._refine()
+        return lambda steps: _lcm(steps) * factor
+
     def path(self) -> BrownianPath:
         if self._path is None:
-            # Nonlinear problems: the fine reference (SEEDS-2 on every other node) takes at least
-            # REFINE times the finest ladder's step count, so its error is ~1/REFINE of theirs.
-            # A multiple of 4 keeps the reference's half steps, and those of its own half-step
-            # check, on the path's nodes whatever the ladder.
-            refine = 1 if self.exact_pathwise else 4 * math.ceil(2 * REFINE / (4 * _lcm(self.denominators)))
+            refine = self._refine()
             grid = lambda_grid(self.schedule, self.path_cells(refine))
             exps = sorted({self.eta, -1.0, 0.0, -(1.0 + self.eta), 1.0 + self.eta})
             self._path = BrownianPath(grid, (self.paths, self.problem.dim), seed=self.seed + 1,
@@ -275,10 +286,19 @@ class SetupCache:
     references, also in the rounds that escalate."""
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", dtype: torch.dtype = torch.float64,
-                 denominators: tuple[int, ...] = (1,)):
+                 denominators: tuple[int, ...] = (1,), runner=None, variance_reduction: str | None = None,
+                 path_block: int | None = None):
+        from .shards import PATH_BLOCK, check_variance_reduction
+
         self.seed, self.device, self.dtype = seed, device, dtype
         self.denominators = tuple(denominators)
         self._setups: dict = {}
+        # Weak Monte Carlo studies: where their shards run (None: in this process), the variance
+        # reduction and the paths per block; references per block are shared by every setup.
+        self.runner = runner
+        self.variance_reduction = check_variance_reduction(variance_reduction)
+        self.path_block = PATH_BLOCK if path_block is None else int(path_block)
+        self.block_references: dict = {}
 
     def get(self, problem, schedule: str, eta: float, steps, paths: int,
             denominators: tuple[int, ...] = ()) -> StudySetup:
@@ -287,8 +307,11 @@ class SetupCache:
                schedule if isinstance(schedule, str) else id(schedule), float(eta),
                tuple(steps), int(paths), dens)
         if key not in self._setups:
-            self._setups[key] = StudySetup(problem, schedule, eta, tuple(steps), paths, self.seed,
-                                           self.device, self.dtype, dens)
+            setup = StudySetup(problem, schedule, eta, tuple(steps), paths, self.seed, self.device,
+                               self.dtype, dens)
+            setup.runner, setup.variance_reduction = self.runner, self.variance_reduction
+            setup.path_block, setup.block_references = self.path_block, self.block_references
+            self._setups[key] = setup
         return self._setups[key]
 
 
@@ -318,6 +341,40 @@ def _run(subject: Subject, setup: StudySetup, y0: torch.Tensor, n: int, noise, e
     except SamplerError as exc:
         raise SamplerError(f"{n} steps: {exc}") from None
     return out.to(torch.float64)
+
+
+#: One-sided bound on the sampling error of a mean rounding difference: z = 3 standard errors
+#: (a 99.87 % upper bound for the normal approximation of the mean over paths).
+ROUNDING_Z = 3.0
+
+
+def rounding_of_mean(errors: np.ndarray, twin_errors: np.ndarray) -> float:
+    """Rounding error of one ladder point's error E = mean_s e_s (docs/precision.md).
+
+    ``errors`` are the per-path errors e_s of the low-precision run, ``twin_errors`` those of its
+    float64 twin (same start, path and grid), so d_s = e_s − e_s⁶⁴ is what rounding adds to path s.
+    What the fit sees is the mean, and rounding moves it by mean_s d_s; the bound returned is
+    |mean d| + ``ROUNDING_Z`` · se(d), the part of it that a finite number of paths cannot tell
+    from zero included. Rounding that varies from path to path partly cancels in the mean;
+    rounding that is one map of the start for every path (e.g. of a coefficient) does not, and
+    is kept in full. The bound never exceeds mean_s ‖Y_s − Y_s⁶⁴‖ by more than the sampling
+    allowance (that mean is kept in the record as ``per_path_rounding_errors``).
+    """
+    d = np.asarray(errors, dtype=np.float64) - np.asarray(twin_errors, dtype=np.float64)
+    se = float(d.std(ddof=1)) / math.sqrt(d.size) if d.size > 1 else float(np.abs(d).max())
+    return float(abs(d.mean()) + ROUNDING_Z * se)
+
+
+def _rounding_floor(out: "_Outcome", rounding) -> np.ndarray:
+    """``ROUNDING_MARGIN`` × the measured rounding per point; records in ``out.details`` the
+    finest point above it (``resolved_index``, −1 if none) and whether finer points of the ladder
+    lie at it (``rounding_limited``: coarser and denser ladders help, finer ones do not)."""
+    floor = ROUNDING_MARGIN * np.asarray(rounding, dtype=np.float64)
+    errors = np.asarray(out.errors, dtype=np.float64)
+    above = np.nonzero(np.isfinite(errors) & (errors > floor))[0]
+    last = int(above[-1]) if above.size else -1
+    out.details.update(resolved_index=last, rounding_limited=bool(last < errors.size - 1))
+    return floor
 
 
 class _Float64Noise:
@@ -352,8 +409,10 @@ def _nonfinite(per_sample: np.ndarray, steps) -> str | None:
             f"{per_sample.shape[0]} paths (paths {shown})")
 
 
-def _pathwise(subject: Subject, setup: StudySetup, replicates: int) -> _Outcome:
-    """Strong (η > 0) or deterministic (η = 0) ladder."""
+def _pathwise(subject: Subject, setup: StudySetup, replicates: int, memo: dict | None = None) -> _Outcome:
+    """Strong (η > 0) or deterministic (η = 0) ladder. ``memo`` keeps a deterministic ladder's
+    per-sample numbers by (paths, step count) for the later rounds of :func:`settle` (no path is
+    read, so they do not change with the ladder; a strong ladder's path does)."""
     out = _Outcome()
     ref = setup.reference()
     out.reference = setup.reference_info.get("kind")
@@ -361,14 +420,27 @@ def _pathwise(subject: Subject, setup: StudySetup, replicates: int) -> _Outcome:
     stochastic = setup.eta > 0
     base = setup.path() if stochastic else setup.fresh_noise()
     per_sample = np.empty((setup.paths, len(setup.steps)))
-    rounding = []
+    rounding, per_path_rounding, twin_mean = [], [], []
+    memo = {} if (memo is None or stochastic) else memo
     for i, n in enumerate(setup.steps):
+        key = ("deterministic", setup.paths, n)
+        if key in memo:
+            per_sample[:, i], numbers = memo[key]
+            for column, value in zip((rounding, per_path_rounding, twin_mean), numbers):
+                column.append(value)
+            continue
         noise = _CountingNoise(base)
         y = _run(subject, setup, y0, n, noise, setup.eta)
         per_sample[:, i] = (y - ref).norm(dim=-1).cpu().numpy()
         if setup.low_precision:
             twin = _run(subject, setup, y0.to(torch.float64), n, _Float64Noise(base), setup.eta)
-            rounding.append(float((y - twin).norm(dim=-1).mean()))
+            twin_errors = (twin - ref).norm(dim=-1).cpu().numpy()
+            rounding.append(rounding_of_mean(per_sample[:, i], twin_errors))
+            per_path_rounding.append(float((y - twin).norm(dim=-1).mean()))
+            twin_mean.append(float(twin_errors.mean()))
+        if not stochastic:
+            memo[key] = (per_sample[:, i].copy(),
+                         (rounding[-1], per_path_rounding[-1], twin_mean[-1]) if setup.low_precision else ())
         if stochastic and i == 0:
             if noise.calls == 0:
                 out.failed, out.more_evidence_helps = True, False
@@ -391,8 +463,9 @@ def _pathwise(subject: Subject, setup: StudySetup, replicates: int) -> _Outcome:
     scale = float(ref.norm(dim=-1).mean())
     floor = setup.floor(scale)
     if rounding:
-        out.details["rounding_errors"] = rounding
-        floor = ROUNDING_MARGIN * np.asarray(rounding)
+        out.details.update(rounding_errors=rounding, per_path_rounding_errors=per_path_rounding,
+                           twin_errors=twin_mean)
+        floor = _rounding_floor(out, rounding)
     try:
         out.fit = S.bootstrap_order(setup.step_sizes, per_sample, replicates=replicates,
                                     seed=setup.seed, floor=floor)
@@ -410,15 +483,24 @@ def _pathwise(subject: Subject, setup: StudySetup, replicates: int) -> _Outcome:
     return out
 
 
-def _weak_exact(subject: Subject, setup: StudySetup) -> _Outcome:
-    """Weak ladder on a linear problem: exact moments of whole runs by affine probes."""
+def _weak_exact(subject: Subject, setup: StudySetup, memo: dict | None = None) -> _Outcome:
+    """Weak ladder on a linear problem: exact moments of whole runs by affine probes. ``memo``
+    keeps each step count's numbers for the later rounds of :func:`settle` (they read no path, so
+    they do not change with the ladder)."""
     out = _Outcome(reference="exact law N(mu, Sigma + sigma~^2 I)")
     p = setup.problem
     m0, P0 = p.mean(setup.sigma_start), p.cov(setup.sigma_start)
     m_true, P_true = p.mean(setup.sigma_end), p.cov(setup.sigma_end)
     S_true = P_true + np.outer(m_true, m_true)
-    mean_err, second_err, rounding = [], [], []
+    mean_err, second_err, rounding, twin_mean = [], [], [], []
+    memo = {} if memo is None else memo
     for n in setup.steps:
+        if ("weak", n) in memo:
+            for column, value in zip((mean_err, second_err, twin_mean, rounding), memo[("weak", n)]):
+                if value is not None:
+                    column.append(value)
+            continue
+
         def run(y, lambdas, noise, n=n):
             try:
                 return subject.run(setup, y, lambdas, noise, setup.eta)
@@ -431,7 +513,7 @@ def _weak_exact(subject: Subject, setup: StudySetup) -> _Outcome:
                                     device=setup.device, seed=setup.seed)
             traj = twin if not setup.low_precision else probe_trajectory(
                 run, setup.grids[n], dim=p.dim, dtype=setup.dtype, device=setup.device,
-                seed=setup.seed, check_affine=False)
+                seed=setup.seed, check_affine=False, scales=probe_scales(twin))
         except NotAffineError as exc:
             out.failed, out.more_evidence_helps = True, False
             out.reason = f"{n} steps: {exc}" if "non-finite" in str(exc) else f"not path-consistent: {exc}"
@@ -446,8 +528,11 @@ def _weak_exact(subject: Subject, setup: StudySetup) -> _Outcome:
         second_err.append(float(np.linalg.norm(P + np.outer(m, m) - S_true)))
         if setup.low_precision:
             m64, P64 = twin.moments(m0, P0)
+            twin_mean.append(float(np.linalg.norm(m64 - m_true) + np.linalg.norm(P64 + np.outer(m64, m64) - S_true)))
             rounding.append(float(np.linalg.norm(m - m64) + np.linalg.norm(P + np.outer(m, m) - P64
                                                                            - np.outer(m64, m64))))
+        memo[("weak", n)] = (mean_err[-1], second_err[-1], twin_mean[-1] if setup.low_precision else None,
+                             rounding[-1] if setup.low_precision else None)
     out.errors = [a + b for a, b in zip(mean_err, second_err)]
     out.details.update(mean_errors=mean_err, second_moment_errors=second_err)
     if not np.all(np.isfinite(out.errors)):
@@ -457,8 +542,8 @@ def _weak_exact(subject: Subject, setup: StudySetup) -> _Outcome:
         return out
     floor = setup.floor(float(np.linalg.norm(S_true)))
     if rounding:
-        out.details["rounding_errors"] = rounding
-        floor = ROUNDING_MARGIN * np.asarray(rounding)
+        out.details.update(rounding_errors=rounding, twin_errors=twin_mean)
+        floor = _rounding_floor(out, rounding)
     try:
         out.fit = S.regression_order(setup.step_sizes, out.errors, floor=floor)
     except ValueError as exc:
@@ -468,32 +553,32 @@ def _weak_exact(subject: Subject, setup: StudySetup) -> _Outcome:
 
 def _weak_statistics(problem, y: torch.Tensor, sigma_end: float) -> np.ndarray:
     """Per-sample φ(y): y, the upper triangle of y yᵀ and the component responsibilities."""
-    d = y.shape[-1]
-    iu = torch.triu_indices(d, d)
-    outer = (y[:, :, None] * y[:, None, :])[:, iu[0], iu[1]]
-    parts = [y, outer]
-    if hasattr(problem, "responsibilities"):
-        parts.append(problem.responsibilities(y, sigma_end).to(torch.float64))
-    return torch.cat(parts, dim=-1).cpu().numpy()
+    from .shards import weak_statistics
+
+    return weak_statistics(problem, y, sigma_end)
 
 
 def _weak_monte_carlo(subject: Subject, setup: StudySetup, replicates: int) -> _Outcome:
-    """Weak ladder on a nonlinear problem: same-path Monte Carlo against the fine reference."""
+    """Weak ladder on a nonlinear problem: same-path Monte Carlo against a fine reference, in
+    shards of paths (:mod:`.shards`; in this process, or on the setup's Dask runner)."""
+    from .shards import LocalRunner, ShardResult, WeakSpec, reduction_factors
+
     out = _Outcome()
-    ref = setup.reference()
-    out.reference = setup.reference_info.get("kind")
-    y0 = setup.start_points()
-    phi_ref = _weak_statistics(setup.problem, ref, setup.sigma_end)
-    diffs = np.empty((setup.paths, len(setup.steps), phi_ref.shape[-1]))
-    for i, n in enumerate(setup.steps):
-        noise = _CountingNoise(setup.path())
-        y = _run(subject, setup, y0, n, noise, setup.eta)
-        if noise.calls == 0:
-            out.failed, out.more_evidence_helps = True, False
-            out.reason = (f"not path-consistent: the sampler never called noise_sampler at eta = "
-                          f"{setup.eta:g}")
-            return out
-        diffs[:, i] = _weak_statistics(setup.problem, y, setup.sigma_end) - phi_ref
+    spec = WeakSpec.of(setup)
+    runner = getattr(setup, "runner", None) or LocalRunner()
+    cache = getattr(setup, "block_references", None)
+    if cache is None:
+        cache = setup.block_references = {}
+    merged: ShardResult = runner.weak(subject, spec, cache)
+    out.reference = (f"SEEDS-2 (r=1/2, phi_2) with {merged.reference_steps} steps on the same path"
+                     + (", averaged with the same solve on the antithetic path" if merged.plain is not None
+                        else ""))
+    if not np.all(merged.calls > 0):
+        out.failed, out.more_evidence_helps = True, False
+        out.reason = (f"not path-consistent: the sampler never called noise_sampler at eta = "
+                      f"{setup.eta:g}")
+        return out
+    diffs, phi_ref = merged.diffs, merged.phi_ref
     stat = lambda means: np.abs(means).sum(axis=-1)  # noqa: E731
     out.errors = stat(diffs.mean(axis=0)).tolist()
     bad = _nonfinite(diffs.sum(axis=-1), setup.steps)
@@ -507,14 +592,56 @@ def _weak_monte_carlo(subject: Subject, setup: StudySetup, replicates: int) -> _
     dev = (np.abs(phi_ref[:, :d].mean(0) - m_true).sum()
            + np.abs(phi_ref[:, d:d + S_true.size].mean(0) - S_true).sum())
     se = phi_ref[:, :d + S_true.size].std(0).sum() / math.sqrt(setup.paths)
-    out.details.update(reference_moment_deviation=float(dev), reference_moment_standard_error=float(se))
+    # The reference's own weak error: with half its steps it is 2^p times larger (p = 2 for
+    # SEEDS-2), so Σ|mean φ(fine) − mean φ(half)| / 3 estimates it (docs/weak_mixture.md §4).
+    half = merged.phi_half - phi_ref
+    ref_error = float(stat(half.mean(axis=0))) / 3.0
+    ref_noise = float(stat(half.std(axis=0, ddof=1) / math.sqrt(setup.paths))) / 3.0
+    out.details.update(reference_moment_deviation=float(dev), reference_moment_standard_error=float(se),
+                       reference_weak_error=ref_error, reference_weak_error_noise=ref_noise,
+                       shards=len(runner.ranges(spec)), path_block=spec.path_block,
+                       workers=int(runner.workers), shard_seconds=merged.seconds,
+                       reference_seconds=merged.reference_seconds)
+    if merged.plain is not None:
+        out.details["variance_reduction"] = {
+            "method": spec.variance_reduction,
+            "factors": reduction_factors(merged.plain, diffs),
+            "plain_errors": stat(merged.plain.mean(axis=0)).tolist()}
     try:
         out.fit = S.bootstrap_order(setup.step_sizes, diffs, replicates=replicates, seed=setup.seed,
                                     statistic=stat)
         out.errors_ci_low, out.errors_ci_high = list(out.fit.errors_ci_low), list(out.fit.errors_ci_high)
     except ValueError as exc:
         out.reason = str(exc)
+        return out
+    smallest = float(min(out.errors[out.fit.fit_range[0]:out.fit.fit_range[1] + 1]))
+    adequate = ref_error - S.RESOLVED_SE * ref_noise < smallest / 10.0
+    out.details["reference_adequate"] = bool(adequate)
+    if not adequate:
+        out.fit, out.more_evidence_helps = None, False
+        out.reason = (f"the reference's weak error {ref_error:.3g} is not below 1/10 of the smallest "
+                      f"fitted error {smallest:.3g}")
     return out
+
+
+def _before_asymptotic(setup: StudySetup, fit: S.OrderFit, details: dict) -> int | None:
+    """Where the asymptotic range of the float64 twin starts (a step count) when a low-precision
+    fit starts before it, else None.
+
+    The twin runs the same ladder without the rounding, so its errors past the low-precision
+    floor show where the error curve stops bending (the module rule of :func:`.statistics.fit_range`
+    with the float64 floor). A low-precision fit that starts before that range fits a secant of
+    the pre-asymptotic curve: it can bound the order from neither side, so it shows no fail.
+    """
+    twin = details.get("twin_errors")
+    if not twin or len(twin) != len(setup.steps):
+        return None
+    scale = max(float(np.max(twin)), 1.0)
+    try:
+        first, _ = S.fit_range(setup.step_sizes, twin, floor=1e3 * float(torch.finfo(torch.float64).eps) * scale)
+    except ValueError:
+        return None
+    return setup.steps[first] if fit.fit_range[0] < first else None
 
 
 def _is_monte_carlo(regime: str, linear: bool) -> bool:
@@ -522,15 +649,16 @@ def _is_monte_carlo(regime: str, linear: bool) -> bool:
 
 
 def measure(subject: Subject, regime: str, setup: StudySetup, *, tolerance: float = S.DEFAULT_TOLERANCE,
-            replicates: int = 1000) -> tuple[RegimeResult, bool]:
+            replicates: int = 1000, memo: dict | None = None) -> tuple[RegimeResult, bool]:
     """One ladder of one subject in one regime → (result, whether more evidence could settle an
-    ``inconclusive`` verdict). ``setup.eta`` must be the regime's η (0 for deterministic)."""
+    ``inconclusive`` verdict). ``setup.eta`` must be the regime's η (0 for deterministic).
+    ``memo`` (one per subject and regime, see :func:`settle`) keeps ladder-independent runs."""
     t0 = time.perf_counter()
     try:
         if regime == "weak":
-            o = _weak_exact(subject, setup) if setup.linear else _weak_monte_carlo(subject, setup, replicates)
+            o = _weak_exact(subject, setup, memo) if setup.linear else _weak_monte_carlo(subject, setup, replicates)
         else:
-            o = _pathwise(subject, setup, replicates)
+            o = _pathwise(subject, setup, replicates, memo)
     except SamplerError as exc:
         o = _Outcome(reason=str(exc), failed=True, more_evidence_helps=False)
     declared = subject.declared.get(regime)
@@ -541,6 +669,15 @@ def measure(subject: Subject, regime: str, setup: StudySetup, *, tolerance: floa
     else:
         verdict = S.verdict(o.fit, declared, tolerance)
     reason = o.reason
+    if verdict == S.FAIL and not o.failed and o.details.get("rounding_limited"):
+        start = _before_asymptotic(setup, o.fit, o.details)
+        if start is not None:
+            verdict = S.INCONCLUSIVE
+            reason = (f"the interval [{o.fit.ci_low:.2f}, {o.fit.ci_high:.2f}] lies below declared - "
+                      f"tolerance = {declared - tolerance:.2f}, but the errors meet the measured rounding "
+                      f"floor of {setup.dtype} before the asymptotic range, which the float64 twin of "
+                      f"the same runs enters at {start} steps: the fitted slope is a pre-asymptotic "
+                      f"secant")
     points = None if o.fit is None else o.fit.fit_range[1] - o.fit.fit_range[0] + 1
     if reason is None and verdict == S.INCONCLUSIVE and points < S.MIN_FIT_POINTS:
         reason = (f"the fit rests on {points} ladder points ({setup.steps[o.fit.fit_range[0]]} to "
@@ -588,19 +725,24 @@ class Ladder:
         steps: the starting ladder of step counts; paths: the starting number of samples.
         max_paths: Monte Carlo studies double their paths up to this many.
         max_steps: the ladder is extended by doubling its finest step count up to this many.
+        max_denser: low-precision studies whose finer points lie at their measured rounding
+            floor make the resolved part of the ladder coarser and denser at most this many
+            times (:func:`denser_ladder`).
     """
 
     steps: tuple[int, ...]
     paths: int
     max_paths: int
     max_steps: int
+    max_denser: int = 2
 
     def __post_init__(self):
         check_steps(self.steps)
-        for name in ("paths", "max_paths", "max_steps"):
+        for name in ("paths", "max_paths", "max_steps", "max_denser"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (0 if name == "max_denser" else 1):
+                raise ValueError(f"{name} must be a {'non-negative' if name == 'max_denser' else 'positive'} "
+                                 f"int, got {v!r}")
         if self.paths < 2:
             raise ValueError(f"paths must be at least 2, got {self.paths}")
         if self.max_paths < self.paths:
@@ -610,26 +752,64 @@ class Ladder:
                              f"({self.steps[-1]})")
 
 
+def denser_ladder(steps: Sequence[int], resolved: int, cells=None,
+                  max_cells: int = MAX_PATH_CELLS) -> tuple[int, ...] | None:
+    """The ladder a low-precision study tries when its finer points lie at the rounding floor.
+
+    ``resolved`` is the index of the finest point above the floor. The points at the floor stay
+    (their float64 twins show where the asymptotic range starts, see ``_before_asymptotic``); the
+    coarsest step count is halved and a midpoint ⌊(a + b)/2⌋ is inserted between neighbours b ≥ 2a among
+    the four finest resolved points and the first one at the floor, so the window where the
+    discretisation error is above rounding holds more points. A new step count is kept only while the Brownian
+    path stays within ``max_cells`` cells (``cells(ladder)``: the cells a study on that ladder
+    reads; None for studies without a path). None when nothing can be added.
+    """
+    steps = tuple(int(n) for n in steps)
+    window = list(steps[max(0, resolved - 3):resolved + 2])
+    # Midpoints only in gaps of a factor 2 or more: closer points would let the rounding left in
+    # each error (up to 1/ROUNDING_MARGIN) swamp the local slopes the fit range is judged by.
+    candidates = ([steps[0] // 2] if steps[0] >= 2 else []) + [
+        (a + b) // 2 for a, b in zip(window, window[1:]) if b >= 2 * a]
+    ladder = set(steps)
+    for n in candidates:
+        if n not in ladder and (cells is None or cells(ladder | {n}) <= max_cells):
+            ladder.add(n)
+    new = tuple(sorted(ladder))
+    return new if len(set(new) - set(steps)) and len(new) >= 3 else None
+
+
 def settle(subject: Subject, regime: str, problem, schedule: str, ladder: Ladder, setups: SetupCache, *,
            tolerance: float = S.DEFAULT_TOLERANCE, replicates: int = 1000) -> RegimeResult:
     """Measure, and while the verdict is ``inconclusive`` and more evidence can help, buy it
     (module docstring); the result lists every round."""
     eta = 0.0 if regime == "deterministic" else subject.eta
     steps, paths = tuple(ladder.steps), int(ladder.paths)
-    rounds, seconds = [], 0.0
+    rounds, seconds, denser = [], 0.0, 0
+    memo: dict = {}  # runs that do not depend on the ladder, kept across rounds
     while True:
         setup = setups.get(problem, schedule, eta, steps, paths, subject.denominators)
-        result, helps = measure(subject, regime, setup, tolerance=tolerance, replicates=replicates)
+        result, helps = measure(subject, regime, setup, tolerance=tolerance, replicates=replicates, memo=memo)
         seconds += result.seconds
-        rounds.append({"paths": result.paths, "finest_steps": steps[-1], "verdict": result.verdict,
-                       "measured_order": result.measured_order, "ci_low": result.ci_low,
-                       "ci_high": result.ci_high})
+        rounds.append({"paths": result.paths, "steps": list(steps), "finest_steps": steps[-1],
+                       "verdict": result.verdict, "measured_order": result.measured_order,
+                       "ci_low": result.ci_low, "ci_high": result.ci_high})
         if result.verdict != S.INCONCLUSIVE or not helps:
             break
         more_paths = _is_monte_carlo(regime, setup.linear) and 2 * paths <= ladder.max_paths
         finer = 2 * steps[-1] <= ladder.max_steps
         sampling = result.details.get("limited_by", "sampling") == "sampling"
-        if more_paths and (sampling or not finer):
+        rounding = result.details.get("rounding_limited", False)
+        dense = (denser_ladder(steps, result.details["resolved_index"], setup.cells_for(regime))
+                 if rounding and denser < ladder.max_denser else None)
+        if dense is not None:
+            # Finer grids only repeat the rounding floor: the resolved window gains points.
+            steps, denser = dense, denser + 1
+        elif rounding and not (more_paths and sampling):
+            result = replace(result, reason=f"{result.reason}; the finer points lie at the measured "
+                                            f"rounding floor of {setup.dtype} and coarser or denser "
+                                            f"ladders are spent (max_denser={ladder.max_denser})")
+            break
+        elif more_paths and (sampling or not finer):
             paths *= 2
         elif finer:
             steps = steps + (2 * steps[-1],)

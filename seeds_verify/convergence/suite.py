@@ -14,6 +14,8 @@ from ..schemes import REGIMES
 from . import statistics as S
 from .mutants import MUTANTS
 from .records import RegimeResult
+from .shards import (check_path_block, check_scheduler, check_shards, check_variance_reduction,
+                     check_workers, open_runner)
 from .studies import SetupCache, exactness_check, single_thread
 from .subjects import DEFAULT_SOLVERS, SolverChoice, Subject, parse_solver, solver_subject
 from .verify import DEFAULT_PATHS, DEFAULT_STEPS, ESCALATION, QUICK_STEPS, make_ladder, verify_subject
@@ -49,9 +51,20 @@ class SuiteConfig:
     mutations: bool = True
     subjects: Sequence[Subject] = ()
     choices: list = field(default_factory=list)
+    workers: int | None = None
+    scheduler: str | None = None
+    shards: int | None = None
+    variance_reduction: str | None = None
+    path_block: int | None = None
 
     def __post_init__(self):
         self.choices = [c if isinstance(c, SolverChoice) else parse_solver(c) for c in self.solvers]
+        self.workers, self.scheduler = check_workers(self.workers), check_scheduler(self.scheduler)
+        if self.workers is not None and self.scheduler is not None:
+            raise ValueError("give workers (an embedded cluster) or scheduler (an existing one), not both")
+        self.shards = check_shards(self.shards)
+        self.variance_reduction = check_variance_reduction(self.variance_reduction)
+        self.path_block = check_path_block(self.path_block)
         self.ladder = make_ladder(tuple(self.steps), self.paths, self.max_paths, self.max_steps)
 
     def denominators(self, extra: Sequence[SolverChoice] = ()) -> tuple[int, ...]:
@@ -67,12 +80,23 @@ def _stochastic_eta(config: SuiteConfig) -> float:
 
 
 def run_suite(config: SuiteConfig, progress: bool = True) -> dict:
-    """Run the study; returns {"records": [RegimeResult, ...], "mutations", "exactness"}."""
+    """Run the study; returns {"records": [RegimeResult, ...], "mutations", "exactness"}.
+
+    Weak Monte Carlo studies run their shards on the Dask cluster the config names
+    (``workers``: an embedded one; ``scheduler``: an existing one), else in this process."""
+
+    with open_runner(config.workers, config.scheduler, shards=config.shards, progress=progress,
+                     device=config.device) as runner:
+        return _run_suite(config, progress, runner)
+
+
+def _run_suite(config: SuiteConfig, progress: bool, runner) -> dict:
     from tqdm.auto import tqdm
 
     mutant_choices = [parse_solver(f"mutant:{name}") for name in MUTANTS] if config.mutations else []
     setups = SetupCache(seed=config.seed, device=config.device, dtype=config.dtype,
-                        denominators=config.denominators(mutant_choices))
+                        denominators=config.denominators(mutant_choices), runner=runner,
+                        variance_reduction=config.variance_reduction, path_block=config.path_block)
     # (subject, regimes): strong and weak once per η > 0, deterministic (η = 0) once per subject.
     positive = [e for e in config.etas if e > 0] or [None]
     work = []

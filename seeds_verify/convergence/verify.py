@@ -22,6 +22,7 @@ from ..schedules import EDM
 from ..schemes import REGIMES
 from . import statistics as S
 from .records import RegimeResult, VerificationResult
+from .shards import check_path_block, check_variance_reduction, open_runner
 from .studies import Ladder, SetupCache, check_steps, settle, single_thread
 from .subjects import SamplerSignature, Subject, resolve_eta, sampler_subject
 
@@ -33,6 +34,7 @@ DEFAULT_STEPS = (4, 8, 16, 32, 64, 128, 256)
 # (errors of 1e3–1e7 at 4–8 steps); five points keep the exact weak fits' intervals informative.
 QUICK_STEPS = (16, 32, 64, 128, 256)
 DEFAULT_PATHS = 1000
+STUDY_DTYPES = ("float32", "float64")
 ESCALATION = 8  # default budget: max_paths = 8 × paths, max_steps = 8 × the finest step count
 MAX_PATHS = 10 ** 7  # a study holds paths × dim states and their path moments in memory
 MAX_STEPS = 10 ** 6  # finest step count: the Brownian path needs a multiple of it in cells
@@ -73,6 +75,18 @@ def _regimes(regimes) -> tuple[str, ...]:
     return regimes
 
 
+def check_study_dtype(dtype) -> torch.dtype:
+    """float32 or float64 (a torch dtype or its name); ValueError/TypeError naming ``dtype``."""
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, None) if dtype in STUDY_DTYPES else dtype
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch dtype (torch.float32 or torch.float64), got {dtype!r}")
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype} (half-precision "
+                         f"networks under a float32 state: seeds_verify.convergence.precision)")
+    return dtype
+
+
 def make_ladder(steps, paths, max_paths, max_steps) -> Ladder:
     """The evidence budget from user arguments (None → the defaults of this module)."""
     steps = DEFAULT_STEPS if steps is None else check_steps(steps)
@@ -108,7 +122,11 @@ def verify_sampler(sampler: Callable, *, eta: float | None = None, regimes: Sequ
                    steps: Sequence[int] | None = None, paths: int | None = None,
                    max_paths: int | None = None, max_steps: int | None = None, seed: int = 0,
                    sampler_kwargs: Mapping | None = None, tolerance: float = S.DEFAULT_TOLERANCE,
-                   device="cpu", label: str | None = None) -> VerificationResult:
+                   device="cpu", dtype: torch.dtype = torch.float64,
+                   label: str | None = None, workers: int | None = None,
+                   scheduler: str | None = None, shards: int | None = None,
+                   variance_reduction: str | None = None, path_block: int | None = None,
+                   progress: bool = False) -> VerificationResult:
     """Strong, weak and deterministic orders of ``sampler`` with verdicts (MATH §9).
 
     ``sampler(model, x, sigmas, extra_args=None, callback=None, disable=None, **kw)`` is any
@@ -136,6 +154,21 @@ def verify_sampler(sampler: Callable, *, eta: float | None = None, regimes: Sequ
     ``inconclusive`` Monte Carlo studies double their paths up to ``max_paths`` (default 8 ×
     paths) and the ladder is extended to finer steps up to ``max_steps`` (default 8 × the finest).
     Each :class:`RegimeResult` states the paths and steps actually used.
+
+    ``dtype`` is the precision of the state (start draws, noise) the sampler runs in: float64, or
+    float32 as pipelines run. A float32 study runs every ladder point a second time in float64
+    from the same start, path and grid, measures its rounding error, and fits only points whose
+    error is at least 10 times it; when finer points lie at that floor the ladder is made
+    coarser and denser instead of finer (``studies.settle``, docs/precision.md).
+
+    Weak Monte Carlo studies (mixtures) run in shards of whole blocks of ``path_block`` paths
+    (default :data:`.shards.PATH_BLOCK`), each block drawing its start points and Brownian path
+    from its own seed, so the records do not depend on how the paths are split: ``shards`` per
+    study (default one in this process, four per worker on a cluster), on an embedded Dask
+    ``LocalCluster`` of ``workers`` processes or on the cluster at ``scheduler`` (an address;
+    docs/cluster.md), else in this process. ``variance_reduction="antithetic"`` averages the
+    reference over the path and its antithetic reflection (docs/weak_mixture.md). ``progress``
+    shows a bar over the shards.
     """
     if not callable(sampler):
         raise TypeError(f"sampler must be callable, got {type(sampler).__name__}")
@@ -158,10 +191,15 @@ def verify_sampler(sampler: Callable, *, eta: float | None = None, regimes: Sequ
     device = str(check_device(device))
     subject = sampler_subject(sampler, eta=eta, weight_exponent=weight_exponent, declared=declared,
                               sampler_kwargs=sampler_kwargs, label=label)
-    setups = SetupCache(seed=_seed(seed), device=device)
-    with single_thread(device):
-        return verify_subject(subject, regimes=regimes, problem=problem, schedule=schedule,
-                              ladder=ladder, setups=setups, tolerance=tolerance)
+    dtype = check_study_dtype(dtype)
+    variance_reduction = check_variance_reduction(variance_reduction)
+    path_block = check_path_block(path_block)
+    with open_runner(workers, scheduler, shards=shards, progress=progress, device=device) as runner:
+        setups = SetupCache(seed=_seed(seed), device=device, dtype=dtype, runner=runner,
+                            variance_reduction=variance_reduction, path_block=path_block)
+        with single_thread(device):
+            return verify_subject(subject, regimes=regimes, problem=problem, schedule=schedule,
+                                  ladder=ladder, setups=setups, tolerance=tolerance)
 
 
 def check_sampler(sampler: Callable, *, problem="gaussian", weight_exponent: float | None = None,

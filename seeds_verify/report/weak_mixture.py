@@ -1,0 +1,88 @@
+"""The weak order on the mixtures: the settled verdicts of ``benchmarks/results/weak_mixture.json``
+(``python -m benchmarks.weak_mixture``; docs/weak_mixture.md), drawn from the file without
+recomputing anything, when it exists.
+
+One row per sampler; one column per problem × schedule holding the measured weak order with its
+95 % interval and the verdict against the declared order; below, the budget, the wall time and
+the measured variance reduction of the antithetic reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .audit import read_audit
+from .layout import (FAIL_COLOUR, INCONCLUSIVE_COLOUR, MUTED_COLOUR, PASS_COLOUR, Page, Table,
+                     draw_table, new_page, page_title, paragraph)
+
+__all__ = ["weak_mixture_pages", "WEAK_MIXTURE_FILE"]
+
+WEAK_MIXTURE_FILE = "weak_mixture.json"
+_COLOURS = {"pass": PASS_COLOUR, "pass (>)": PASS_COLOUR, "fail": FAIL_COLOUR,
+            "inconclusive": INCONCLUSIVE_COLOUR}
+_MARKS = {"pass": "", "pass (>)": " (>)", "fail": " FAIL", "inconclusive": " ?", "measured": ""}
+
+
+def _cell(rec: dict) -> tuple[str, str | None]:
+    verdict = rec.get("verdict")
+    order, lo, hi = rec.get("measured_order"), rec.get("ci_low"), rec.get("ci_high")
+    if order is None:
+        return verdict or "–", _COLOURS.get(verdict)
+    return f"{order:.2f} [{lo:.2f}, {hi:.2f}]" + _MARKS.get(verdict, ""), _COLOURS.get(verdict)
+
+
+def weak_mixture_pages(benchmarks_dir: Path | None) -> Iterator[Page]:
+    """The verdict table of the weak study on the mixtures (nothing when the file is absent)."""
+    data = read_audit(benchmarks_dir, WEAK_MIXTURE_FILE)
+    if data is None:
+        return
+    records = data["records"]
+    meta = data.get("meta", {})
+    cases = list(dict.fromkeys((r["problem"], r["schedule"]) for r in records))
+    samplers = list(dict.fromkeys(r["sampler"] for r in records))
+    by_key = {(r["sampler"], r["problem"], r["schedule"]): r for r in records}
+    rows, colours = [], []
+    for s in samplers:
+        cells = [by_key.get((s, p, c)) for p, c in cases]
+        declared = next((c.get("declared") for c in cells if c and c.get("declared") is not None), None)
+        row, colour = [s.split(":", 1)[-1], "–" if declared is None else f"{declared:g}"], [None, None]
+        for c in cells:
+            text, col = ("–", MUTED_COLOUR) if c is None else _cell(c)
+            row.append(text)
+            colour.append(col)
+        rows.append(row)
+        colours.append(colour)
+    factors = [f for r in records for f in (r.get("details", {}).get("variance_reduction") or {}).get("factors", [])
+               if f is not None and np.isfinite(f)]
+    fig = new_page()
+    y = page_title(fig, "Weak order on the Gaussian mixtures",
+                   "Measured weak order [95 % CI] at η = 1 against the declared order, tolerance "
+                   f"{meta.get('tolerance', 0.25)}; (>) faster, FAIL below, ? inconclusive.")
+    vr = ""
+    if factors:
+        vr = (f" Antithetic reference: variance of the weak-error estimate reduced by a factor "
+              f"{np.median(factors):.2f} (median over ladder points; {min(factors):.2f}–{max(factors):.2f}).")
+    wall = meta.get("wall_time_s")
+    y = paragraph(fig, y, (
+        f"{meta.get('paths', '?')} paths per study, steps {meta.get('steps')}, one round (no escalation); "
+        f"shards on {meta.get('workers', '?')} Dask workers"
+        + (f", wall time {wall:.0f} s" if isinstance(wall, (int, float)) else "")
+        + f", {meta.get('paths_per_second_per_worker', '?')} paths/s per worker." + vr
+        + " Declared orders and their sources: benchmarks/results/weak_mixture.json; analysis in "
+          "docs/weak_mixture.md."))
+    headers = ["sampler", "declared"] + [f"{p}\n{s}" for p, s in cases]
+    y = draw_table(fig, Table(headers, rows, colours), top=y - 0.01)
+    fails = [f"{r['sampler'].split(':', 1)[-1]} {r['problem']} {r['schedule']} ({r['fit_steps'][0]}–"
+             f"{r['fit_steps'][1]} steps)" for r in records if r.get("verdict") == "fail" and r.get("fit_steps")]
+    if fails:
+        y = paragraph(fig, y - 0.015, "FAIL verdicts and the step counts their fits rest on: " + "; ".join(fails)
+                      + ". Whether these ranges are asymptotic is discussed in docs/weak_mixture.md §6.",
+                      fontsize=6.5)
+    reasons = [f"{r['sampler'].split(':', 1)[-1]} {r['problem']} {r['schedule']}: {r['reason']}"
+               for r in records if r.get("verdict") == "inconclusive" and r.get("reason")]
+    if reasons:
+        paragraph(fig, y - 0.015, "Inconclusive — " + "; ".join(reasons), colour=MUTED_COLOUR, fontsize=5.5)
+    yield Page("weak_mixture", fig)

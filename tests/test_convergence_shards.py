@@ -1,0 +1,79 @@
+"""Sharding a weak study: rows of a Brownian path drawn in row blocks, shard ranges, the
+antithetic reflection of a path, and per-block start draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seeds_verify.convergence.antithetic import ReflectedPath
+from seeds_verify.convergence.shards import ShardResult, WeakSpec, shard_ranges
+from seeds_verify.noise import BrownianPath
+
+GRID = np.linspace(-2.0, 3.0, 97)
+
+
+def test_row_blocks_give_the_rows_of_the_full_path():
+    full = BrownianPath(GRID, (11, 2), seed=4, moments=3, row_block=4)
+    for offset, rows in ((0, 4), (4, 4), (8, 3), (4, 7)):
+        part = BrownianPath(GRID, (rows, 2), seed=4, moments=3, row_block=4, row_offset=offset)
+        for k in (1.0, -1.0, 0.0):
+            z, zp = full(GRID[5], GRID[60], k), part(GRID[5], GRID[60], k)
+            np.testing.assert_allclose(zp.numpy(), z[offset:offset + rows].numpy(), rtol=0, atol=1e-15)
+    # Row blocks are a different path from the single-stream default, and each block's numbers
+    # are its own: the default path's first rows are not these.
+    assert not torch.equal(BrownianPath(GRID, (4, 2), seed=4, moments=3)(GRID[0], GRID[-1], 1.0),
+                           full(GRID[0], GRID[-1], 1.0)[:4])
+
+
+@pytest.mark.parametrize("kwargs, name", [({"row_block": 0}, "row_block"), ({"row_offset": 3}, "row_offset"),
+                                          ({"row_block": 4, "row_offset": 6}, "row_offset"),
+                                          ({"row_block": 2.0}, "row_block")])
+def test_row_block_arguments_are_checked(kwargs, name):
+    with pytest.raises((TypeError, ValueError), match=name):
+        BrownianPath(GRID, (4, 2), **kwargs)
+
+
+def test_shard_ranges_tile_the_paths_on_block_boundaries():
+    assert shard_ranges(150, 3, 32) == ((0, 64), (64, 96), (96, 150))
+    assert shard_ranges(150, 99, 32) == ((0, 32), (32, 64), (64, 96), (96, 128), (128, 150))
+    assert shard_ranges(10, 1, 32) == ((0, 10),)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="shards"):
+            shard_ranges(10, bad, 32)
+
+
+def test_merge_refuses_a_gap():
+    part = lambda a, b: ShardResult(a, b, np.zeros((b - a, 1, 1)), None, np.zeros((b - a, 1)),  # noqa: E731
+                                    np.zeros((b - a, 1)), np.ones(1, dtype=int), 2, 0.0, 0.0)
+    assert ShardResult.merge([part(4, 8), part(0, 4)]).diffs.shape[0] == 8
+    with pytest.raises(ValueError, match="do not tile"):
+        ShardResult.merge([part(0, 4), part(5, 8)])
+
+
+def test_reflection_keeps_the_coarse_increments_and_the_law():
+    path = BrownianPath(GRID, (40000,), seed=1, moments=3)
+    cells = GRID[::8]
+    reflected = ReflectedPath(path, cells, 1.0)
+    # What a sampler on the cells reads is unchanged (unions of cells included) ...
+    for pts in (cells, cells[::2], cells[[0, 3, 12]]):
+        np.testing.assert_allclose(reflected.increments(pts, 1.0).numpy(), path.increments(pts, 1.0).numpy(),
+                                   rtol=0, atol=1e-12)
+    # ... while the sub-cell detail changes sign: z̃ is again N(0, 1), with the covariance
+    # 2ρ² − 1 against z (ρ² the share of z's variance on the cell's weight).
+    for pts, k in ((GRID[:9:2], 1.0), (GRID[3:20:3], -1.0), (GRID[5:30:5], 0.0)):
+        z, zr = path.increments(pts, k), reflected.increments(pts, k)
+        se = 4.0 / np.sqrt(z.shape[1])
+        assert np.all(np.abs(zr.var(dim=1).numpy() - 1.0) < 2 * se)
+        assert np.all((z * zr).mean(dim=1).numpy() < 1.0 - 0.05)
+    assert reflected(GRID[2], GRID[6], 1.0).shape == (40000,)
+
+
+def test_block_start_draws_do_not_depend_on_the_number_of_paths():
+    a = WeakSpec("gmm", "edm", 1.0, (4, 8, 16), 100, 3, "cpu", torch.float64, (1,), 32)
+    b = WeakSpec("gmm", "edm", 1.0, (4, 8, 16), 70, 3, "cpu", torch.float64, (1,), 32)
+    ya, yb = a.setup(2).start_points(), b.setup(2).start_points()
+    assert ya.shape == (32, 2) and yb.shape == (6, 2)
+    assert torch.equal(ya[:6], yb)
+    assert not torch.equal(a.setup(1).start_points(), ya)
