@@ -7,10 +7,44 @@ from collections import defaultdict
 
 import numpy as np
 
-__all__ = ["plot_records", "atomic_write_bytes"]
+__all__ = ["plot_records", "atomic_write_bytes", "rounding_band", "draw_rounding_band"]
 
 
 from ..files import atomic_write_bytes  # re-exported: __main__ imports it from here
+
+#: Fit points must lie this many times above their measured rounding (studies.ROUNDING_MARGIN;
+#: repeated here so that plotting does not import torch).
+ROUNDING_MARGIN = 10.0
+
+
+def rounding_band(step_sizes, details) -> tuple[np.ndarray, np.ndarray] | None:
+    """(h, ROUNDING_MARGIN × measured rounding) of a low-precision record, None for float64 ones:
+    errors inside the band are left out of the fit (docs/precision.md)."""
+    rounding = (details or {}).get("rounding_errors")
+    if not rounding or len(rounding) != len(step_sizes):
+        return None
+    h = np.asarray(step_sizes, dtype=float)
+    floor = ROUNDING_MARGIN * np.asarray([np.nan if v is None else v for v in rounding], dtype=float)
+    ok = np.isfinite(floor) & (floor > 0)
+    return (h[ok], floor[ok]) if ok.sum() >= 2 else None
+
+
+def draw_rounding_band(ax, bands, label: str = "10 × measured rounding (not fitted)") -> None:
+    """Grey band from the bottom of the axes up to the largest rounding floor of the series at each
+    h; call it once the axes' limits are set (they are kept)."""
+    bands = [b for b in bands if b is not None]
+    if not bands:
+        return
+    table: dict = {}
+    for h, floor in bands:
+        for x, y in zip(h.tolist(), floor.tolist()):
+            table[x] = max(table.get(x, 0.0), y)
+    xs = np.array(sorted(table))
+    ys = np.array([table[x] for x in xs])
+    bottom, top = ax.get_ylim()
+    ax.fill_between(xs, np.full_like(ys, bottom), np.maximum(ys, bottom), color="0.85", zorder=0,
+                    label=label, linewidth=0)
+    ax.set_ylim(bottom, top)
 
 
 def _group(records):
@@ -77,6 +111,7 @@ def plot_records(records, out_dir: str) -> list[str]:
             ax.text(h_ref[1], anchor * (h_ref[1] / h_ref[0]) ** p, f"h^{p}", color="0.4", fontsize=8)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        draw_rounding_band(ax, [rounding_band(r["step_sizes"], r.get("details")) for r in recs])
         ax.set_xlabel("step size h (in λ)")
         ax.set_ylabel("error")
         ax.set_title(f"{regime} error — {problem}, {schedule}")

@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from ..convergence import statistics as S
+from ..convergence.plots import draw_rounding_band, rounding_band
 from ..convergence.records import RegimeResult
 from .layout import FAIL_COLOUR, INCONCLUSIVE_COLOUR, LEFT, MUTED_COLOUR, Page, new_page, page_title, paragraph
 from .results import VERDICT_LABELS, StudyResults
@@ -164,6 +165,7 @@ def _draw_panel(ax, records: list[RegimeResult], colours: dict) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
     lowest = min([min(all_e)] + ([e0] if e0 is not None else []))
     ax.set_ylim(lowest / 3.0, max(all_e) * 3.0)
+    draw_rounding_band(ax, [rounding_band(r.step_sizes, r.details) for r in records])
 
 
 def _panel_key(record: RegimeResult) -> tuple[str, str]:
