@@ -19,7 +19,13 @@ with, in order:
 6. mutation check — the defective variants and the engine's verdict on each in every regime and
    in the point-mass exactness check;
 7. quality against NFE — only when ``benchmarks/results/quality*.json`` exists.
-8. the audit of k-diffusion's samplers — only when ``benchmarks/results/audit.json`` exists.
+8. the audit of k-diffusion's samplers — only when ``benchmarks/results/audit.json`` exists,
+   followed by the settled weak orders on the mixtures — only when
+   ``benchmarks/results/weak_mixture.json`` exists;
+9. the audit of diffusers' schedulers — only when ``benchmarks/results/audit_diffusers.json``
+   exists;
+10. how many steps are worth it in bf16/fp16 — the useful-steps limits of SEEDS-1/2/3 with a
+    half-precision denoiser, only when ``benchmarks/results/useful_steps.json`` exists.
 
 Only matplotlib is needed (no LaTeX). Fonts are embedded as TrueType, so the text can be searched
 and extracted. The PDF and the PNGs are drawn in memory and written only when every page has been
@@ -62,11 +68,14 @@ def report_sections(results, *, quick: bool, benchmarks_dir: Path | None) -> Ite
     """Every page of the report, in order, drawn lazily (one figure alive at a time)."""
     from .accuracy import accuracy_pages
     from .audit import audit_pages
+    from .audit_diffusers import diffusers_audit_pages
     from .convergence_plots import convergence_pages
     from .derivations import derivation_pages, predicted_order_pages
     from .quality import quality_pages
     from .samples import samples_pages
     from .tables import mutation_pages, summary_pages
+    from .useful_steps import useful_steps_pages
+    from .weak_mixture import weak_mixture_pages
 
     yield from summary_pages(results)
     yield from convergence_pages(results)
@@ -77,6 +86,9 @@ def report_sections(results, *, quick: bool, benchmarks_dir: Path | None) -> Ite
     yield from mutation_pages(results)
     yield from quality_pages(benchmarks_dir)
     yield from audit_pages(benchmarks_dir)
+    yield from weak_mixture_pages(benchmarks_dir)
+    yield from diffusers_audit_pages(benchmarks_dir)
+    yield from useful_steps_pages(benchmarks_dir)
 
 
 def _remove(path: Path) -> None:
