@@ -144,6 +144,18 @@ class SchedulerSpec:
             raise TypeError(f"scheduler must be a class or 'module:Class', got {type(cls).__name__}")
         return cls
 
+    def unavailable(self) -> str | None:
+        """Why this scheduler cannot be built here (diffusers stands in a placeholder class for a
+        scheduler whose optional backend, e.g. torchsde, is not installed), or None."""
+        try:
+            cls = self.scheduler_class()
+        except ValueError as exc:
+            return str(exc)
+        if ".utils.dummy_" in getattr(cls, "__module__", ""):
+            backends = getattr(cls, "_backends", None) or ["an optional backend"]
+            return f"{cls.__name__} needs {', '.join(backends)}, which is not installed"
+        return None
+
 
 # --------------------------------------------------------------------------------------------
 # The table and the model

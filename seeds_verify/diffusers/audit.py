@@ -210,7 +210,8 @@ def diffusers_samplers(only: Sequence[str] | None = None) -> list[AuditSampler]:
     """:data:`SPECS` as audit entries; ``only`` keeps the names listed (ValueError for an unknown one)."""
     entries = [AuditSampler(spec.name, f"diffusers:{spec.name}",
                             "seeds_verify" if spec.name.startswith("SEEDSScheduler") else "diffusers",
-                            scheduler_sampler(spec), spec.stochastic) for spec in SPECS]
+                            scheduler_sampler(spec), spec.stochastic, unavailable=spec.unavailable())
+               for spec in SPECS]
     if only is not None:
         known = [e.name for e in entries]
         unknown = [n for n in dict.fromkeys(only) if n not in known]
