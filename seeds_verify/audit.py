@@ -38,13 +38,13 @@ import inspect
 import io
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, Sequence
 
 from .arguments import comma_list, positive_int
+from .runs import check_seed_and_paths, make_out_dir, recorded_run, write_records
 from .convergence import statistics as S
 
 __all__ = ["Budget", "AuditSampler", "AuditConfig", "CLAIMS", "NOTES", "SOURCES", "FULL_BUDGETS",
@@ -511,17 +511,7 @@ def _json_default(obj):
 
 def write_audit(result: dict, out_dir: str, stem: str = "audit") -> list[str]:
     """``{stem}.json`` and ``{stem}.png`` in ``out_dir``, each written atomically; returns the paths."""
-    from .files import atomic_write_bytes
-
-    if not isinstance(stem, str) or not stem or os.sep in stem or stem.startswith("."):
-        raise ValueError(f"stem must be a plain file name stem, got {stem!r}")
-    os.makedirs(out_dir, exist_ok=True)
-    png = os.path.join(out_dir, f"{stem}.png")
-    plot_audit(result["records"], png)
-    path = os.path.join(out_dir, f"{stem}.json")
-    payload = {"meta": result["meta"], "records": result["records"]}
-    atomic_write_bytes(path, (json.dumps(payload, indent=1, default=_json_default) + "\n").encode())
-    return [path, png]
+    return write_records(result, out_dir, stem, plot_audit, json_default=_json_default)
 
 
 def _fmt(v, spec=".2f") -> str:
@@ -589,28 +579,7 @@ def markdown_table(records: Sequence[Mapping], source_tags: Mapping[str, str] | 
     return "\n".join(lines)
 
 
-def _versions(extra: Sequence[str] = ()) -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for dist in ("seeds_verify", "k-diffusion", "torch", "torchsde", "numpy", "scipy", *extra):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = None
-    if out["seeds_verify"] is None:
-        from . import __version__
-
-        out["seeds_verify"] = __version__
-    return out
-
-
-def _load_average() -> list | None:
-    """1, 5 and 15 minute load averages (other processes share the machine), None if unknown."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
+KD_DISTS = ("k-diffusion", "torch", "torchsde", "numpy", "scipy")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -650,10 +619,7 @@ def main(argv=None) -> int:
             parser.error(f"argument --table-from: cannot read records from {args.table_from!r}: {exc}")
         print(markdown_table(records))
         return 0
-    if not 0 <= args.seed < 2 ** 63 - 2:
-        parser.error("argument --seed: must be an integer in [0, 2**63 - 2)")
-    if args.paths is not None and args.paths < 2:
-        parser.error("argument --paths: must be at least 2")
+    check_seed_and_paths(parser, args.seed, args.paths)
     try:
         samplers, kd_reason = audit_samplers(not args.no_k_diffusion, args.samplers)
     except ValueError as exc:
@@ -664,28 +630,17 @@ def main(argv=None) -> int:
     budgets = {p: (b if args.paths is None else b.with_paths(args.paths)) for p, b in preset.items()}
     config = AuditConfig(samplers=samplers, problems=args.problems, schedules=args.schedules,
                          budgets=budgets, seed=args.seed)
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as exc:
-        parser.error(f"argument --out: cannot create {args.out!r}: {exc}")
-
-    load_before = _load_average()
-    start, cpu_start = time.perf_counter(), time.process_time()
-    try:
-        result = run_audit(config, progress=not args.no_progress)
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
+    make_out_dir(parser, args.out)
+    run = recorded_run(lambda: run_audit(config, progress=not args.no_progress), module="seeds_verify.audit",
+                       argv=argv, seed=config.seed, dists=KD_DISTS)
+    if run is None:
         return 130
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    result, meta = run
     from .peers import k_diffusion_load_info
 
     result["meta"] = {
-        "command": [os.path.basename(sys.executable), "-m", "seeds_verify.audit",
-                    *(sys.argv[1:] if argv is None else list(argv))],
-        "versions": _versions(), "seed": config.seed, "wall_time_s": round(wall, 1),
-        "cpu_time_s": round(cpu, 1),
+        **meta,
         "timings_s": result.pop("timings"),
-        "load_average": {"start": load_before, "end": _load_average(), "cpus": os.cpu_count()},
         "settings": {
             "preset": "quick" if args.quick else "full", "problems": list(config.problems),
             "schedules": list(config.schedules),
@@ -707,7 +662,7 @@ def main(argv=None) -> int:
         print("interrupted: files already replaced are complete, the rest untouched", file=sys.stderr)
         return 130
     print_table(result["records"])
-    print(f"\nwall time {wall:.1f} s; wrote {', '.join(paths)}")
+    print(f"\nwall time {meta['wall_time_s']:.1f} s; wrote {', '.join(paths)}")
     ours_fail = [r for r in result["records"] if r["family"] == "seeds_verify" and r["verdict"] == S.FAIL]
     return 1 if ours_fail else 0
 

@@ -12,9 +12,7 @@ __all__ = ["plot_records", "atomic_write_bytes", "rounding_band", "draw_rounding
 
 from ..files import atomic_write_bytes  # re-exported: __main__ imports it from here
 
-#: Fit points must lie this many times above their measured rounding (studies.ROUNDING_MARGIN;
-#: repeated here so that plotting does not import torch).
-ROUNDING_MARGIN = 10.0
+from .statistics import ROUNDING_MARGIN  # fit points lie this far above their rounding
 
 
 def rounding_band(step_sizes, details) -> tuple[np.ndarray, np.ndarray] | None:

@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -43,6 +41,7 @@ import numpy as np
 import torch
 
 from ..arguments import comma_list, positive_int
+from ..runs import check_seed_and_paths, make_out_dir, recorded_run, write_records
 from ..solvers import DiffusionModel
 from . import statistics as S
 from .studies import StudySetup, check_steps, single_thread
@@ -485,17 +484,7 @@ def markdown_table(records: Sequence[Mapping]) -> str:
 
 def write_useful_steps(result: Mapping, out_dir: str | os.PathLike, stem: str = RESULT_STEM) -> list[str]:
     """``stem.json`` (``{"meta", "records"}``) and ``stem.png`` in ``out_dir``, each atomically."""
-    from ..files import atomic_write_bytes
-
-    if not isinstance(stem, str) or not stem or os.sep in stem or stem.startswith("."):
-        raise ValueError(f"stem must be a plain file name stem, got {stem!r}")
-    os.makedirs(out_dir, exist_ok=True)
-    png = os.path.join(out_dir, f"{stem}.png")
-    plot_useful_steps(result["records"], png)
-    path = os.path.join(out_dir, f"{stem}.json")
-    payload = {"meta": result["meta"], "records": result["records"]}
-    atomic_write_bytes(path, (json.dumps(payload, indent=1) + "\n").encode())
-    return [path, png]
+    return write_records(result, out_dir, stem, plot_useful_steps)
 
 
 # --------------------------------------------------------------------------------------------
@@ -522,53 +511,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for dist in ("seeds_verify", "torch", "numpy"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = None
-    return out
-
-
-def _load_average() -> list | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not 0 <= args.seed < 2 ** 63 - 2:
-        parser.error("argument --seed: must be an integer in [0, 2**63 - 2)")
-    if args.paths is not None and args.paths < 2:
-        parser.error("argument --paths: must be at least 2")
+    check_seed_and_paths(parser, args.seed, args.paths)
     steps = QUICK_STEPS if args.quick else DEFAULT_STEPS
     paths = args.paths if args.paths is not None else (QUICK_PATHS if args.quick else DEFAULT_PATHS)
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as exc:
-        parser.error(f"argument --out: cannot create {args.out!r}: {exc}")
-    load_before = _load_average()
-    start, cpu_start = time.perf_counter(), time.process_time()
-    try:
-        result = useful_steps_study(schemes=args.schemes, steps=steps, paths=paths, seed=args.seed,
-                                    progress=not args.no_progress)
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
+    make_out_dir(parser, args.out)
+    run = recorded_run(lambda: useful_steps_study(schemes=args.schemes, steps=steps, paths=paths, seed=args.seed,
+                                                  progress=not args.no_progress),
+                       module="seeds_verify.convergence.precision", argv=argv, seed=args.seed,
+                       dists=("torch", "numpy"))
+    if run is None:
         return 130
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    result, meta = run
     result["meta"] = {
-        "command": [os.path.basename(sys.executable), "-m", "seeds_verify.convergence.precision",
-                    *(sys.argv[1:] if argv is None else list(argv))],
-        "versions": _versions(), "seed": args.seed, "wall_time_s": round(wall, 1),
-        "cpu_time_s": round(cpu, 1), "timings_s": result.pop("timings_s"),
-        "load_average": {"start": load_before, "end": _load_average(), "cpus": os.cpu_count()},
+        **meta, "timings_s": result.pop("timings_s"),
         "settings": {
             "preset": "quick" if args.quick else "full", "problem": PROBLEM, "schemes": list(args.schemes),
             "prediction": "data", "schedules": list(SCHEDULES), "dtypes": list(HALF_DTYPES),
@@ -589,7 +547,7 @@ def main(argv=None) -> int:
         print("interrupted: files already replaced are complete, the rest untouched", file=sys.stderr)
         return 130
     print(markdown_table(result["records"]))
-    print(f"\nwall time {wall:.1f} s; wrote {', '.join(paths_written)}")
+    print(f"\nwall time {meta['wall_time_s']:.1f} s; wrote {', '.join(paths_written)}")
     return 0
 
 

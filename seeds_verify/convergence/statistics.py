@@ -62,6 +62,7 @@ import numpy as np
 __all__ = [
     "DEFAULT_TOLERANCE",
     "CONFIDENCE",
+    "ROUNDING_MARGIN",
     "OrderFit",
     "fit_range",
     "fit_slope",
@@ -78,6 +79,10 @@ DEFAULT_TOLERANCE = 0.25
 RESOLVED_SE = 2.0  # a mean error is resolved from zero when it exceeds 2 standard errors
 CURVATURE = 0.25
 MIN_FIT_POINTS = 3  # fewest fitted points that can show a straight line
+# Low-precision studies fit only points whose error is at least this many times their measured
+# rounding error (the same run from the same start and path in float64): the discretisation error
+# then dominates the measured one to within 10 % (docs/precision.md).
+ROUNDING_MARGIN = 10.0
 CONFIDENCE = 0.95
 
 

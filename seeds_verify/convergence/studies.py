@@ -57,10 +57,7 @@ MAX_PATH_CELLS = 400_000
 REFINE = 64  # reference steps per step of the finest ladder grid (nonlinear problems): enough
 # for the reference error to stay below 1/10 of SEEDS-3's smallest error on the mixtures
 VARIANCE_DEFECT = 1e-14  # Legendre moments kept: the fewest with a defect at the rounding level
-# Low-precision studies fit only points whose error is at least this many times their measured
-# rounding error (the same run from the same start and path in float64): the discretisation error
-# then dominates the measured one to within 10 %.
-ROUNDING_MARGIN = 10.0
+ROUNDING_MARGIN = S.ROUNDING_MARGIN  # statistics: fit points lie this far above their rounding
 
 
 @contextlib.contextmanager

@@ -32,13 +32,13 @@ import importlib.util
 import json
 import os
 import sys
-import time
 from typing import Sequence
 
 from ..arguments import comma_list, positive_int
-from ..audit import (Budget, AuditConfig, AuditSampler, REGIME_ETA, SOURCES as KD_SOURCES, _load_average,
-                     _seeds_claims, _versions, markdown_table, print_table, run_audit, write_audit)
+from ..audit import (Budget, AuditConfig, AuditSampler, REGIME_ETA, SOURCES as KD_SOURCES, KD_DISTS,
+                     _seeds_claims, markdown_table, print_table, run_audit, write_audit)
 from ..convergence import statistics as S
+from ..runs import check_seed_and_paths, make_out_dir, recorded_run
 from .adapter import TABLE_INTERVALS, SchedulerSpec, scheduler_sampler
 
 __all__ = ["SPECS", "CLAIMS", "NOTES", "SOURCES", "SOURCE_TAGS", "FULL_BUDGETS", "QUICK_BUDGETS",
@@ -255,10 +255,7 @@ def main(argv=None) -> int:
             parser.error(f"argument --table-from: cannot read records from {args.table_from!r}: {exc}")
         print(markdown_table(records, SOURCE_TAGS))
         return 0
-    if not 0 <= args.seed < 2 ** 63 - 2:
-        parser.error("argument --seed: must be an integer in [0, 2**63 - 2)")
-    if args.paths is not None and args.paths < 2:
-        parser.error("argument --paths: must be at least 2")
+    check_seed_and_paths(parser, args.seed, args.paths)
     try:
         samplers = diffusers_samplers(args.schedulers)
     except ValueError as exc:
@@ -267,24 +264,15 @@ def main(argv=None) -> int:
     budgets = {p: (b if args.paths is None else b.with_paths(args.paths)) for p, b in preset.items()}
     config = AuditConfig(samplers=samplers, problems=args.problems, schedules=args.schedules,
                          budgets=budgets, seed=args.seed, claims=CLAIMS, notes=NOTES)
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as exc:
-        parser.error(f"argument --out: cannot create {args.out!r}: {exc}")
-    load_before = _load_average()
-    start, cpu_start = time.perf_counter(), time.process_time()
-    try:
-        result = run_audit(config, progress=not args.no_progress)
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
+    make_out_dir(parser, args.out)
+    run = recorded_run(lambda: run_audit(config, progress=not args.no_progress),
+                       module="seeds_verify.diffusers.audit", argv=argv, seed=config.seed,
+                       dists=(*KD_DISTS, "diffusers"))
+    if run is None:
         return 130
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    result, meta = run
     result["meta"] = {
-        "command": [os.path.basename(sys.executable), "-m", "seeds_verify.diffusers.audit",
-                    *(sys.argv[1:] if argv is None else list(argv))],
-        "versions": _versions(("diffusers",)), "seed": config.seed, "wall_time_s": round(wall, 1),
-        "cpu_time_s": round(cpu, 1), "timings_s": result.pop("timings"),
-        "load_average": {"start": load_before, "end": _load_average(), "cpus": os.cpu_count()},
+        **meta, "timings_s": result.pop("timings"),
         "settings": {
             "preset": "quick" if args.quick else "full", "problems": list(config.problems),
             "schedules": list(config.schedules),
@@ -308,7 +296,7 @@ def main(argv=None) -> int:
         print("interrupted: files already replaced are complete, the rest untouched", file=sys.stderr)
         return 130
     print_table(result["records"])
-    print(f"\nwall time {wall:.1f} s; wrote {', '.join(paths)}")
+    print(f"\nwall time {meta['wall_time_s']:.1f} s; wrote {', '.join(paths)}")
     ours_fail = [r for r in result["records"] if r["family"] == "seeds_verify" and r["verdict"] == S.FAIL]
     return 1 if ours_fail else 0
 

@@ -8,12 +8,12 @@ the reason the regime does not apply.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
 from .layout import (FAIL_COLOUR, INCONCLUSIVE_COLOUR, MUTED_COLOUR, PASS_COLOUR, Page, Table,
                      draw_table, new_page, page_title, paragraph, rows_per_page)
+from .results import read_committed_results
 
 __all__ = ["audit_pages", "read_audit", "AUDIT_FILE"]
 
@@ -26,18 +26,7 @@ _COLOURS = {"pass": PASS_COLOUR, "pass (>)": PASS_COLOUR, "fail": FAIL_COLOUR,
 def read_audit(benchmarks_dir: Path | None, file_name: str = AUDIT_FILE) -> dict | None:
     """The audit results in ``benchmarks_dir/file_name``, or None when the file is absent
     (ValueError when it is unreadable)."""
-    if benchmarks_dir is None:
-        return None
-    path = Path(benchmarks_dir) / file_name
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read the audit results: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("records"), list):
-        raise ValueError(f"{path}: expected an object with a 'records' list")
-    return data
+    return read_committed_results(benchmarks_dir, file_name, "audit")
 
 
 def _short(sampler: str) -> str:

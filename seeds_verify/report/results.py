@@ -127,3 +127,21 @@ def load_results(out_dir: Any) -> StudyResults:
     mutations = data.get("mutations") if isinstance(data.get("mutations"), list) else []
     parsed = [parse_record(r, f"{path}: records[{i}]") for i, r in enumerate(records)]
     return StudyResults(path, meta, parsed, [m for m in mutations if isinstance(m, dict)])
+
+
+def read_committed_results(benchmarks_dir: Path | None, file_name: str, what: str) -> dict | None:
+    """``{"meta", "records", ...}`` from a committed results file ``benchmarks_dir/file_name``
+    (audits, weak-mixture and useful-steps studies), or None when it is absent; ValueError naming
+    ``what`` when it is unreadable or has no 'records' list."""
+    if benchmarks_dir is None:
+        return None
+    path = Path(benchmarks_dir) / file_name
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the {what} results: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("records"), list):
+        raise ValueError(f"{path}: expected an object with a 'records' list")
+    return data

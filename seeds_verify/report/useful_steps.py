@@ -9,13 +9,13 @@ dtype, then the error curves (E, R with its band, E_half, N* marked) of every ca
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from .layout import LEFT, MUTED_COLOUR, RIGHT, Page, Table, draw_table, new_page, page_title, paragraph
+from .results import read_committed_results
 
 __all__ = ["useful_steps_pages", "read_useful_steps", "USEFUL_STEPS_FILE"]
 
@@ -38,18 +38,7 @@ _INTRO = ("The sampler runs in float32 over a doubling ladder of step counts N, 
 def read_useful_steps(benchmarks_dir: Path | None, file_name: str = USEFUL_STEPS_FILE) -> dict | None:
     """The records in ``benchmarks_dir/file_name``, or None when the file is absent (ValueError
     when it is unreadable)."""
-    if benchmarks_dir is None:
-        return None
-    path = Path(benchmarks_dir) / file_name
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read the useful-steps results: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("records"), list):
-        raise ValueError(f"{path}: expected an object with a 'records' list")
-    return data
+    return read_committed_results(benchmarks_dir, file_name, "useful-steps")
 
 
 def _mean_rounding(rec: dict | None) -> str:
