@@ -29,6 +29,7 @@ from ..noise import GaussianNoise, coarsen_increments
 from ..schemes import REGIMES, check_eta  # check_eta re-exported for the solvers' callers
 
 __all__ = ["Solver", "OneStagePlan", "check_eta", "check_lambdas", "check_s_noise", "working_dtype", "ChainReader",
+           "split_linear", "scale_state",
            "INCREMENT_WINDOW_BYTES", "LADDER_INCREMENT_BYTES"]
 
 INCREMENT_WINDOW_BYTES = 32 * 2 ** 20
@@ -71,6 +72,31 @@ def working_dtype(x: torch.Tensor) -> torch.dtype:
     if not torch.is_floating_point(x):
         raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
     return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def split_linear(linear):
+    """x·L written as keep·x + rest·x with keep ∈ {0, 1} (docs/precision.md §"The update").
+
+    A step that changes x little (L > 1/2) is computed in increment form, x + ((L − 1) x + …):
+    the rounding of L to the working dtype then costs u|L − 1||x| ≈ u h |x| per step instead of
+    u|x| (the same error in every sample, which no average over paths removes), and the sum is
+    formed small terms first. Otherwise (L ≤ 1/2, e.g. one huge step) x·L is kept as it is.
+    ``linear`` is a float or a float64 array; returns (keep, rest) alike, computed in float64
+    (L − 1 there is exact to 1e-16 absolute, far below any working dtype's rounding of it).
+    """
+    lin = np.asarray(linear, dtype=np.float64)
+    keep = (lin > 0.5).astype(np.float64)
+    rest = lin - keep
+    if np.ndim(linear) == 0:
+        return float(keep), float(rest)
+    return keep, rest
+
+
+def scale_state(x: torch.Tensor, linear: float) -> tuple[torch.Tensor, bool]:
+    """(rest·x as a fresh tensor, keep) of :func:`split_linear`: the caller adds the step's other
+    terms to the first and then, when ``keep``, x itself."""
+    keep, rest = split_linear(linear)
+    return x * rest, bool(keep)
 
 
 @dataclass(frozen=True)
@@ -390,10 +416,11 @@ class Solver:
         some grid. Nesting means that the grids stepping from u ∈ U are the first a(u) of that
         order, so with X the stacked states, per u
 
-            X[:a] ← L_u ⊙ X[:a] + A_u ⊙ F(X[:a], u) + B_u ⊙ Z_u,
+            X[:a] ← K_u ⊙ X[:a] + (R_u ⊙ X[:a] + A_u ⊙ F(X[:a], u) + B_u ⊙ Z_u),
 
-        L_u, A_u, B_u the (a,) coefficients of the steps starting at u and Z_u their increments:
-        the same arithmetic as :meth:`_stages` of every grid, in another grouping.
+        L_u = K_u + R_u (:func:`split_linear`), A_u, B_u the (a,) coefficients of the steps
+        starting at u and Z_u their increments: the same arithmetic as :meth:`_stages` of every
+        grid, in another grouping (K = 0 multiplies exactly).
         """
         one = [self._one_stage(plan, form) for plan in plans]
         if any(p is None for p in one):
@@ -413,15 +440,18 @@ class Solver:
         active = member.sum(axis=0).tolist()
         shape = (nodes.size, len(order)) + (1,) * x.ndim
         tables = []
-        for name in ("linear", "model", "noise"):
+        for name in ("keep", "rest", "model", "noise"):
             table = np.zeros((nodes.size, len(order)))
             for row, i in enumerate(order):
-                values = np.asarray(getattr(one[i], name), dtype=np.float64)
+                if name in ("keep", "rest"):  # from the float64 factors, before any rounding
+                    values = split_linear(np.asarray(one[i].linear, dtype=np.float64))[name == "rest"]
+                else:
+                    values = np.asarray(getattr(one[i], name), dtype=np.float64)
                 if name == "noise":
                     values = values * s_noise if one[i].stochastic else np.zeros_like(values)
                 table[where[row], row] = values
             tables.append(torch.as_tensor(table.reshape(shape), device=x.device, dtype=x.dtype))
-        linear, weight, scale = tables
+        keep, rest, weight, scale = tables
         step = np.zeros((nodes.size, len(order)), dtype=np.int64)
         for row, idx in enumerate(where):
             step[idx, row] = np.arange(idx.size)
@@ -437,11 +467,12 @@ class Solver:
             f = model.predict(current.reshape((a * batch,) + x.shape[1:]), u, form).reshape(current.shape)
             if f.untyped_storage().data_ptr() == storage:  # a model answering with a view of its input
                 f = f.clone()
-            current.mul_(linear[j, :a]).addcmul_(f, weight[j, :a])
+            change = (current * rest[j, :a]).addcmul_(f, weight[j, :a])
             if draws:
                 n = step[j]
                 z = rows[0][n[0]].unsqueeze(0) if a == 1 else torch.stack([rows[r][n[r]] for r in range(a)])
-                current.addcmul_(z.to(x.dtype) if cast else z, scale[j, :a])
+                change.addcmul_(z.to(x.dtype) if cast else z, scale[j, :a])
+            current.mul_(keep[j, :a]).add_(change)
         finals = [None] * len(order)
         for row, i in enumerate(order):
             finals[i] = states[row]

@@ -6,12 +6,10 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
-import torch
 
-from .base import OneStagePlan, Solver
+from .base import OneStagePlan, Solver, scale_state
 
 __all__ = ["EulerMaruyama", "DDPMAncestral", "OneStagePlan"]
 
@@ -55,11 +53,12 @@ class EulerMaruyama(Solver):
 
     def _stages(self, n, x, plan, noise, form, s_noise):
         f = yield x, plan.lam[n]
-        out = (x * plan.linear[n]).add_(f, alpha=plan.model[n])
+        out, keep = scale_state(x, plan.linear[n])
+        out.add_(f, alpha=plan.model[n])
         if plan.stochastic and s_noise > 0.0:
             z = noise(plan.lam[n], plan.lam[n + 1], plan.weight_exponent)
             out.add_(z.to(x.dtype), alpha=s_noise * plan.noise[n])
-        return out, f
+        return (out.add_(x) if keep else out), f
 
 
 class DDPMAncestral(Solver):
@@ -111,8 +110,9 @@ class DDPMAncestral(Solver):
     def _stages(self, n, x, plan, noise, form, s_noise):
         f = yield x, plan.lam[n]
         d = f if form == "data" else (x - plan.sigma_start[n] * f) / plan.alpha_start[n]
-        out = (x * plan.linear[n]).add_(d, alpha=plan.model[n])
+        out, keep = scale_state(x, plan.linear[n])
+        out.add_(d, alpha=plan.model[n])
         if plan.stochastic and s_noise > 0.0:
             z = noise(plan.lam[n], plan.lam[n + 1], plan.weight_exponent)
             out.add_(z.to(x.dtype), alpha=s_noise * plan.noise[n])
-        return out, f
+        return (out.add_(x) if keep else out), f

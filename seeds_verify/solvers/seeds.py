@@ -24,7 +24,7 @@ import torch
 
 from .. import coefficients as C
 from ..schemes import SchemeSpec, seeds1_spec, seeds2_spec, seeds3_spec
-from .base import OneStagePlan, Solver
+from .base import OneStagePlan, Solver, scale_state
 
 __all__ = ["StepCoefficients", "ExponentialPlan", "ExponentialSolver", "SEEDS1", "SEEDS2", "SEEDS3"]
 
@@ -206,13 +206,17 @@ class ExponentialSolver(Solver):
                 # A zero-length sub-interval has no increment (and a k-diffusion noise_sampler
                 # would be asked for σ → σ): nothing is drawn, its coefficients are 0.
                 z.append(None if empty[i] else noise(a, lam_pts[n][i], k))
-            out = x * linear[n][i]  # a fresh tensor: the in-place adds below touch nothing else
+            # A fresh tensor (the in-place adds below touch nothing else); increment form when
+            # the stage changes x little (split_linear).
+            out, keep = scale_state(x, linear[n][i])
             for node, w in zip(stage.nodes, weights[i][n]):
                 out.add_(evals[node], alpha=w)
             if draw:
                 for j in range(i + 1):
                     if z[j] is not None:
                         out.add_(z[j].to(x.dtype), alpha=s_noise * noise_f[n][i][j])
+            if keep:
+                out.add_(x)
             if i + 1 < len(self.spec.stages):
                 evals.append((yield out, lam_pts[n][i]))
         return out, evals[0]
