@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from .base import OneStagePlan, Solver, scale_state
