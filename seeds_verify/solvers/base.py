@@ -439,14 +439,14 @@ class Solver:
             return None
         active = member.sum(axis=0).tolist()
         shape = (nodes.size, len(order)) + (1,) * x.ndim
+        # keep and rest from the float64 factors, before any rounding to x's dtype.
+        columns = {i: dict(zip(("keep", "rest"), split_linear(one[i].linear)), model=one[i].model,
+                           noise=one[i].noise) for i in order}
         tables = []
         for name in ("keep", "rest", "model", "noise"):
             table = np.zeros((nodes.size, len(order)))
             for row, i in enumerate(order):
-                if name in ("keep", "rest"):  # from the float64 factors, before any rounding
-                    values = split_linear(np.asarray(one[i].linear, dtype=np.float64))[name == "rest"]
-                else:
-                    values = np.asarray(getattr(one[i], name), dtype=np.float64)
+                values = np.asarray(columns[i][name], dtype=np.float64)
                 if name == "noise":
                     values = values * s_noise if one[i].stochastic else np.zeros_like(values)
                 table[where[row], row] = values
