@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .coefficients import check_form
+from .problems.base import all_finite
 from .solvers import SEEDS1, SEEDS2, SEEDS3, Solver
 from .solvers.base import check_eta, check_s_noise, working_dtype
 
@@ -146,8 +147,8 @@ class _KarrasModel:
         out = self.model(x, sigma * self.s_in, **self.extra_args)
         where = f"at step {step} (sigma={sigma!r})"
         _check_output(out, x, "model", where)
-        if not bool(torch.isfinite(out).all()):
-            if not bool(torch.isfinite(x).all()):
+        if not all_finite(out):
+            if not all_finite(x):
                 raise ValueError(f"the sampler's iterate overflowed {x.dtype} before the model call {where}: "
                                  "x, sigmas or the model outputs are too large for this dtype")
             raise ValueError(f"model returned non-finite values (NaN or inf) {where} for a finite input")

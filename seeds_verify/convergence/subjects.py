@@ -31,6 +31,7 @@ import torch
 
 from ..coefficients import check_form, weight_exponent as form_weight_exponent
 from ..noise import BrownianPath
+from ..problems.base import all_finite
 from ..schemes import REGIMES
 from ..solvers import SEEDS1, SEEDS2, SEEDS3, DDPMAncestral, EulerMaruyama, Solver
 from ..solvers.base import check_eta
@@ -411,7 +412,7 @@ def sampler_subject(sampler: Callable, *, eta: float, weight_exponent: float | N
             if not isinstance(x, torch.Tensor) or x.shape[-1:] != y.shape[-1:]:
                 raise SamplerError(f"the sampler called the model with x of shape "
                                    f"{tuple(getattr(x, 'shape', ()))}, not (..., {y.shape[-1]})")
-            if not bool(torch.isfinite(x).all()):
+            if not all_finite(x):
                 s = sigma.reshape(-1)[0] if isinstance(sigma, torch.Tensor) else sigma
                 raise SamplerError(f"a non-finite state reached the model at sigma={float(s):.4g}")
             return problem.denoiser(x, sigma)

@@ -438,11 +438,13 @@ class Solver:
         if not np.all(member[1:] <= member[:-1]):  # the grids stepping from some u are not a prefix
             return None
         active = member.sum(axis=0).tolist()
-        shape = (nodes.size, len(order)) + (1,) * x.ndim
         # keep and rest from the float64 factors, before any rounding to x's dtype.
         columns = {i: dict(zip(("keep", "rest"), split_linear(one[i].linear)), model=one[i].model,
                            noise=one[i].noise) for i in order}
-        tables = []
+        # Per node j, the coefficients of the grids stepping from it: packed node by node (rows
+        # offset[j] … offset[j] + a(j) of a table, grids in order), one view each.
+        packed_rows = member.T  # (nodes, grids), True where the grid steps from the node
+        at = {}
         for name in ("keep", "rest", "model", "noise"):
             table = np.zeros((nodes.size, len(order)))
             for row, i in enumerate(order):
@@ -450,29 +452,36 @@ class Solver:
                 if name == "noise":
                     values = values * s_noise if one[i].stochastic else np.zeros_like(values)
                 table[where[row], row] = values
-            tables.append(torch.as_tensor(table.reshape(shape), device=x.device, dtype=x.dtype))
-        keep, rest, weight, scale = tables
-        step = np.zeros((nodes.size, len(order)), dtype=np.int64)
-        for row, idx in enumerate(where):
-            step[idx, row] = np.arange(idx.size)
-        step = step.tolist()
-        rows = [readers[i].rows if draws else None for i in order]
-        cast = draws and any(r.dtype != x.dtype for r in rows)
+            if name == "keep":  # K = 1 for every grid stepping from node j: K ⊙ X is X
+                every_kept = [bool(np.all(table[j, :a] == 1.0)) for j, a in enumerate(active)]
+            packed = torch.as_tensor(table[packed_rows].reshape((-1,) + (1,) * x.ndim), device=x.device,
+                                     dtype=x.dtype)
+            at[name] = torch.split(packed, active)
+        if draws:  # per node, each stepping grid's increment: (grid's rows, step index)
+            rows = [readers[i].rows if readers[i].rows.dtype == x.dtype else readers[i].rows.to(x.dtype)
+                    for i in order]
+            step = np.zeros((nodes.size, len(order)), dtype=np.int64)
+            for row, idx in enumerate(where):
+                step[idx, row] = np.arange(idx.size)
+            step = step.tolist()
         states = x.unsqueeze(0).repeat((len(order),) + (1,) * x.ndim)
         storage = states.untyped_storage().data_ptr()
-        batch = x.shape[0]
+        flat = states.view((-1,) + tuple(x.shape[1:]))
+        views = {a: (states[:a], flat[:a * x.shape[0]]) for a in set(active)}
+        keep_at, rest_at, weight_at, scale_at = (at[name] for name in ("keep", "rest", "model", "noise"))
         for j, u in enumerate(nodes.tolist()):
-            a = active[j]
-            current = states[:a]
-            f = model.predict(current.reshape((a * batch,) + x.shape[1:]), u, form).reshape(current.shape)
+            current, stacked = views[active[j]]
+            f = model.predict(stacked, u, form).reshape(current.shape)
             if f.untyped_storage().data_ptr() == storage:  # a model answering with a view of its input
                 f = f.clone()
-            change = (current * rest[j, :a]).addcmul_(f, weight[j, :a])
+            change = (current * rest_at[j]).addcmul_(f, weight_at[j])
             if draws:
-                n = step[j]
+                n, a = step[j], active[j]
                 z = rows[0][n[0]].unsqueeze(0) if a == 1 else torch.stack([rows[r][n[r]] for r in range(a)])
-                change.addcmul_(z.to(x.dtype) if cast else z, scale[j, :a])
-            current.mul_(keep[j, :a]).add_(change)
+                change.addcmul_(z, scale_at[j])
+            if not every_kept[j]:
+                current.mul_(keep_at[j])
+            current.add_(change)
         finals = [None] * len(order)
         for row, i in enumerate(order):
             finals[i] = states[row]
