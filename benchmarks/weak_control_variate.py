@@ -38,53 +38,14 @@ import time
 import numpy as np
 import torch
 
+from seeds_verify.convergence.conditional import ConditionalLaw, gauss_hermite
+
 from .common import RESULTS_DIR, environment, write_json
 
 SAMPLERS = ("sample_seeds_1", "sample_seeds_2")
 SCHEDULES = ("vp_linear", "edm")
 STEPS = (4, 8, 16, 32, 64)
 ESTIMATORS = ("coupled", "plain", "first", "second", "quadrature")
-
-
-class ConditionalLaw:
-    """u(σ̃, y) = E[φ(Y_end) | Y_σ̃ = y] for a Gaussian mixture (α = 1 coordinates).
-
-    Given component k, Y_end ~ N(μ_k, S_k), S_k = Σ_k + σ̃_end² I, and Y_σ̃ = Y_end + τ ε with
-    τ² = σ̃² − σ̃_end²; so Y_end | (Y_σ̃ = y, k) is Gaussian with mean μ_k + S_k(S_k + τ² I)⁻¹(y − μ_k)
-    and covariance τ² S_k(S_k + τ² I)⁻¹, and P(k | Y_σ̃ = y) is the responsibility r_k(y, σ̃). The
-    responsibilities at σ̃_end average to r_k(y, σ̃) (the component is the same latent variable).
-    """
-
-    def __init__(self, problem, sigma_end: float):
-        comp = problem._components
-        self.mu = torch.as_tensor(comp.means)
-        self.ev = torch.as_tensor(comp.variances)
-        self.vec = torch.as_tensor(comp.eigenvectors)
-        self.log_w = torch.as_tensor(np.log(problem.weights))
-        self.sigma_end = float(sigma_end)
-        d = self.mu.shape[1]
-        self.iu = torch.triu_indices(d, d)
-
-    def __call__(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
-        zeta = torch.einsum("kji,...kj->...ki", self.vec, y[..., None, :] - self.mu)
-        total = self.ev + sigma * sigma
-        log_n = -0.5 * ((zeta * zeta / total).sum(-1) + torch.log(total).sum(-1))
-        r = torch.softmax(self.log_w + log_n, dim=-1)
-        shrink = (self.ev + self.sigma_end ** 2) / total
-        means = self.mu + torch.einsum("kij,...kj->...ki", self.vec, shrink * zeta)
-        covs = torch.einsum("kij,kj,klj->kil", self.vec, (sigma * sigma - self.sigma_end ** 2) * shrink, self.vec)
-        first = (r[..., None] * means).sum(-2)
-        second = torch.einsum("...k,kil->...il", r, covs) + torch.einsum("...k,...ki,...kl->...il", r, means, means)
-        return torch.cat([first, second[..., self.iu[0], self.iu[1]], r], dim=-1)
-
-
-def gauss_hermite(nodes: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tensor Gauss–Hermite rule for N(0, I_dim): (points (nodes^dim, dim), weights)."""
-    x, w = np.polynomial.hermite_e.hermegauss(nodes)
-    w = w / w.sum()
-    grids = np.meshgrid(*([x] * dim), indexing="ij")
-    weights = np.prod(np.stack(np.meshgrid(*([w] * dim), indexing="ij"), -1).reshape(-1, dim), axis=-1)
-    return torch.as_tensor(np.stack(grids, -1).reshape(-1, dim)), torch.as_tensor(weights)
 
 
 def control_sums(law: ConditionalLaw, problem, states, sigmas, path, nodes: int) -> dict:

@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--problems", type=lambda t: tuple(t.split(",")), default=PROBLEMS)
     p.add_argument("--schedules", type=lambda t: tuple(t.split(",")), default=SCHEDULES)
     p.add_argument("--samplers", type=lambda t: tuple(t.split(",")), default=None)
-    p.add_argument("--variance-reduction", choices=("none", "antithetic"), default="antithetic")
+    p.add_argument("--variance-reduction", choices=("none", "antithetic", "conditional"), default="antithetic")
     p.add_argument("--tolerance", type=float, default=0.25)
     p.add_argument("--replicates", type=positive_int, default=1000)
     p.add_argument("--seed", type=int, default=0)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.weak_control_variate import ConditionalLaw, control_sums
+from benchmarks.weak_control_variate import control_sums
+from seeds_verify.convergence.conditional import ConditionalLaw
 from seeds_verify import samplers
 from seeds_verify.convergence.shards import WeakSpec, weak_statistics
 from seeds_verify.problems import get_problem

@@ -208,9 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shards", type=positive_int, default=None,
                    help="shards per weak Monte Carlo study (default 1 in this process, 4 per worker); "
                         "the records do not depend on it")
-    p.add_argument("--variance-reduction", choices=("none", "antithetic"), default="none",
+    p.add_argument("--variance-reduction", choices=("none", "antithetic", "conditional"), default="none",
                    help="weak Monte Carlo studies: reference averaged over the path and its antithetic "
-                        "reflection (docs/weak_mixture.md)")
+                        "reflection, or the sum of the local weak errors from the exact conditional law "
+                        "of a mixture, for one-step samplers (docs/weak_mixture.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 

@@ -48,9 +48,11 @@ __all__ = ["PATH_BLOCK", "ShardError", "WeakSpec", "BlockReference", "ShardResul
 PATH_BLOCK = 128
 """Paths drawn and computed together (part of the definition of a study's numbers)."""
 
-VARIANCE_REDUCTIONS = (None, "antithetic")
-"""Options of the weak Monte Carlo study: plain differences against the reference, or against
-the mean of the reference on the path and on its antithetic reflection (docs/weak_mixture.md)."""
+VARIANCE_REDUCTIONS = (None, "antithetic", "conditional")
+"""Options of the weak Monte Carlo study: plain differences against the reference; against the
+mean of the reference on the path and on its antithetic reflection; or the sum of the sampler's
+local weak errors from the exact conditional law (:mod:`.conditional`), which needs no reference
+(docs/weak_mixture.md §2, §3b)."""
 
 WEAK_REFINE = 8
 """Reference steps per step of the finest ladder grid (at least; see reference_refine)."""
@@ -233,8 +235,10 @@ class ShardResult:
     """Merged per-path arrays of a run of blocks, in path order.
 
     ``diffs`` (paths, levels, q): φ(Y_h) minus the reference statistics the study uses (the mean of
-    the two antithetic references with ``variance_reduction="antithetic"``); ``plain`` the same
-    against the reference on the path alone (None without variance reduction); ``phi_ref``
+    the two antithetic references with ``variance_reduction="antithetic"``), or with
+    ``"conditional"`` the path's sum of local weak errors; ``plain`` φ(Y_h) against the reference
+    on the path alone (None without variance reduction); ``rule_change`` with ``"conditional"``
+    the change of that sum under coarser quadrature rules (else None); ``phi_ref``
     (paths, q) and ``phi_half``: the reference's statistics with all and half its steps;
     ``calls`` noise calls per level; ``reference_steps``, ``reference_seconds``.
     """
@@ -249,6 +253,7 @@ class ShardResult:
     reference_steps: int
     reference_seconds: float
     seconds: float
+    rule_change: np.ndarray | None = None
 
     @staticmethod
     def merge(parts: Sequence["ShardResult"]) -> "ShardResult":
@@ -262,10 +267,12 @@ class ShardResult:
                            None if parts[0].plain is None else cat("plain"), cat("phi_ref"),
                            cat("phi_half"), np.sum([p.calls for p in parts], axis=0),
                            parts[0].reference_steps, sum(p.reference_seconds for p in parts),
-                           sum(p.seconds for p in parts))
+                           sum(p.seconds for p in parts),
+                           None if parts[0].rule_change is None else cat("rule_change"))
 
 
 def _block_errors(subject, spec: WeakSpec, block: int, ref: BlockReference):
+    from .conditional import COARSER, local_weak_errors
     from .studies import _CountingNoise, _run
 
     setup = spec.setup(block)
@@ -273,17 +280,23 @@ def _block_errors(subject, spec: WeakSpec, block: int, ref: BlockReference):
     path = setup.path()
     base = ref.phi if ref.phi_reflected is None else 0.5 * (ref.phi + ref.phi_reflected)
     rows = setup.paths
+    conditional = spec.variance_reduction == "conditional"
     diffs = np.empty((rows, len(spec.steps), base.shape[-1]))
-    plain = None if ref.phi_reflected is None else np.empty_like(diffs)
+    plain = None if ref.phi_reflected is None and not conditional else np.empty_like(diffs)
+    rule_change = np.empty_like(diffs) if conditional else None
     calls = np.zeros(len(spec.steps), dtype=np.int64)
     for i, n in enumerate(spec.steps):
         noise = _CountingNoise(path)
         phi = weak_statistics(setup.problem, _run(subject, setup, y0, n, noise, spec.eta), setup.sigma_end)
         calls[i] = noise.calls
-        diffs[:, i] = phi - base
+        if conditional:
+            diffs[:, i] = local_weak_errors(subject, setup, y0, n, path)
+            rule_change[:, i] = diffs[:, i] - local_weak_errors(subject, setup, y0, n, path, **COARSER)
+        else:
+            diffs[:, i] = phi - base
         if plain is not None:
             plain[:, i] = phi - ref.phi
-    return diffs, plain, calls
+    return diffs, plain, calls, rule_change
 
 
 def weak_shard(subject, spec: WeakSpec, start: int, stop: int, references: Sequence) -> ShardResult:
@@ -310,10 +323,10 @@ def weak_shard(subject, spec: WeakSpec, start: int, stop: int, references: Seque
         with single_thread(spec.device):
             for b, ref in zip(blocks, references):
                 ref = block_reference(spec, b) if ref is None else ref
-                diffs, plain, calls = _block_errors(subject, spec, b, ref)
+                diffs, plain, calls, rule_change = _block_errors(subject, spec, b, ref)
                 lo, hi = spec.block_rows(b)
                 parts.append(ShardResult(lo, hi, diffs, plain, ref.phi, ref.phi_half, calls, ref.steps,
-                                         ref.seconds, 0.0))
+                                         ref.seconds, 0.0, rule_change))
     except SamplerError as exc:
         raise SamplerError(f"{label}: {exc}") from None
     except (ShardError, KeyboardInterrupt):
@@ -446,11 +459,12 @@ def open_runner(workers=None, scheduler=None, *, shards=None, progress: bool = F
 
 
 def check_variance_reduction(value) -> str | None:
-    """None or ``"antithetic"`` (also spelt ``"none"``); ValueError naming the argument otherwise."""
+    """None, ``"antithetic"`` or ``"conditional"`` (None also spelt ``"none"``); ValueError naming
+    the argument otherwise."""
     if value in (None, "none"):
         return None
-    if value not in VARIANCE_REDUCTIONS:
-        raise ValueError(f"variance_reduction must be None, 'none' or 'antithetic', got {value!r}")
+    if not isinstance(value, str) or value not in VARIANCE_REDUCTIONS:
+        raise ValueError(f"variance_reduction must be None, 'none', 'antithetic' or 'conditional', got {value!r}")
     return value
 
 

@@ -128,7 +128,7 @@ def _check_ladder(step_sizes, errors) -> tuple[np.ndarray, np.ndarray]:
     return h, e
 
 
-def fit_range(step_sizes, errors, floor: float = 0.0) -> tuple[int, int]:
+def fit_range(step_sizes, errors, floor: float = 0.0, coarsest: int = 0) -> tuple[int, int]:
     """Indices (first, last) of the asymptotic range of a coarse-to-fine ladder (module rule).
 
     Points at the fine end whose error is ≤ ``floor`` (the rounding floor of the study: one value,
@@ -136,7 +136,8 @@ def fit_range(step_sizes, errors, floor: float = 0.0) -> tuple[int, int]:
     finite are dropped first. The range then holds the finest three remaining points (two if
     only two remain) and extends
     towards coarser ones while each added local slope (between a point and its finer neighbour)
-    differs from the finest local slope by at most ``CURVATURE``. Fewer than 2 usable points →
+    differs from the finest local slope by at most ``CURVATURE``, never beyond index ``coarsest``
+    (points coarser than it are not measured well enough to fit). Fewer than 2 usable points →
     ValueError.
     """
     h = np.asarray(step_sizes, dtype=np.float64)
@@ -145,13 +146,13 @@ def fit_range(step_sizes, errors, floor: float = 0.0) -> tuple[int, int]:
     last = e.size - 1
     while last >= 0 and not (np.isfinite(e[last]) and e[last] > floor[last]):
         last -= 1
-    if last < 1:
+    if last < coarsest + 1:
         raise ValueError("fewer than two errors above the rounding and sampling-noise floor: no order can be fitted")
     with np.errstate(divide="ignore", invalid="ignore"):
         local = np.diff(np.log(e[: last + 1])) / np.diff(np.log(h[: last + 1]))
     finest = local[-1]
-    first = max(0, last - 2)
-    while first > 0:
+    first = max(coarsest, last - 2)
+    while first > coarsest:
         s = local[first - 1]
         if not (np.isfinite(e[first - 1]) and e[first - 1] > 0 and abs(s - finest) <= CURVATURE):
             break
@@ -176,7 +177,7 @@ def fit_slope(step_sizes, errors) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bootstrap_order(step_sizes, per_sample_errors, *, replicates: int = 1000, seed: int = 0,
-                    floor: float = 0.0, statistic=None) -> OrderFit:
+                    floor: float = 0.0, statistic=None, coarsest: int = 0) -> OrderFit:
     """Order and 95 % percentile-bootstrap interval from per-sample values (module docstring).
 
     ``per_sample_errors`` has shape (samples, step counts, ...). Without ``statistic`` it holds
@@ -211,7 +212,7 @@ def bootstrap_order(step_sizes, per_sample_errors, *, replicates: int = 1000, se
     # this matters for Monte Carlo weak errors, which reach the noise quickly.)
     se = e.std(axis=0, ddof=1) / math.sqrt(e.shape[0])
     resolved = mean > RESOLVED_SE * reduce_(se)
-    first, last = fit_range(h, np.where(resolved, mean, 0.0), floor)
+    first, last = fit_range(h, np.where(resolved, mean, 0.0), floor, coarsest)
     sl = slice(first, last + 1)
     slope, intercept = fit_slope(h[sl], mean[sl])
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -566,10 +566,22 @@ def _weak_monte_carlo(subject: Subject, setup: StudySetup, replicates: int) -> _
     cache = getattr(setup, "block_references", None)
     if cache is None:
         cache = setup.block_references = {}
+    conditional = spec.variance_reduction == "conditional"
+    if conditional and getattr(setup.problem, "_components", None) is None:
+        raise ValueError(f"variance_reduction='conditional' needs a problem with Gaussian components "
+                         f"(a mixture), got {type(setup.problem).__name__}")
     merged: ShardResult = runner.weak(subject, spec, cache)
-    out.reference = (f"SEEDS-2 (r=1/2, phi_2) with {merged.reference_steps} steps on the same path"
-                     + (", averaged with the same solve on the antithetic path" if merged.plain is not None
-                        else ""))
+    if conditional:
+        from .conditional import COARSER, NODES, ORTHOGONAL_NODES
+
+        out.reference = (f"none: the sum of the local weak errors from the exact conditional law "
+                         f"(Gauss-Hermite, {NODES} nodes per axis for a step's increment, {ORTHOGONAL_NODES} "
+                         f"for the rest); compared with SEEDS-2 (r=1/2, phi_2) with "
+                         f"{merged.reference_steps} steps on the same path")
+    else:
+        out.reference = (f"SEEDS-2 (r=1/2, phi_2) with {merged.reference_steps} steps on the same path"
+                         + (", averaged with the same solve on the antithetic path" if merged.plain is not None
+                            else ""))
     if not np.all(merged.calls > 0):
         out.failed, out.more_evidence_helps = True, False
         out.reason = (f"not path-consistent: the sampler never called noise_sampler at eta = "
@@ -604,12 +616,27 @@ def _weak_monte_carlo(subject: Subject, setup: StudySetup, replicates: int) -> _
             "method": spec.variance_reduction,
             "factors": reduction_factors(merged.plain, diffs),
             "plain_errors": stat(merged.plain.mean(axis=0)).tolist()}
+    coarsest = 0
+    if conditional:
+        # The quadrature's error, bounded by its change under coarser rules, must stay below
+        # 1/ROUNDING_MARGIN of every fitted error (as the reference's must in a coupled study):
+        # the fit starts after the finest point where it does not.
+        change = stat(merged.rule_change.mean(axis=0))
+        inadequate = np.nonzero(~(change * ROUNDING_MARGIN < np.asarray(out.errors)))[0]
+        coarsest = int(inadequate[-1]) + 1 if inadequate.size else 0
+        out.details.update(rule_change=change.tolist(), rules=dict(nodes=NODES, orthogonal_nodes=ORTHOGONAL_NODES,
+                                                                   coarser=dict(COARSER)),
+                           rules_adequate_from=setup.steps[coarsest] if coarsest < len(setup.steps) else None)
     try:
         out.fit = S.bootstrap_order(setup.step_sizes, diffs, replicates=replicates, seed=setup.seed,
-                                    statistic=stat)
+                                    statistic=stat, coarsest=coarsest)
         out.errors_ci_low, out.errors_ci_high = list(out.fit.errors_ci_low), list(out.fit.errors_ci_high)
     except ValueError as exc:
-        out.reason = str(exc)
+        where = out.details.get("rules_adequate_from")
+        out.reason = str(exc) + ("" if not coarsest else " (the quadrature rules are not adequate on this ladder)"
+                                 if where is None else f" (the quadrature rules are adequate only from {where} steps)")
+        return out
+    if conditional:
         return out
     smallest = float(min(out.errors[out.fit.fit_range[0]:out.fit.fit_range[1] + 1]))
     adequate = ref_error - S.RESOLVED_SE * ref_noise < smallest / 10.0

@@ -167,7 +167,10 @@ def verify_sampler(sampler: Callable, *, eta: float | None = None, regimes: Sequ
     study (default one in this process, four per worker on a cluster), on an embedded Dask
     ``LocalCluster`` of ``workers`` processes or on the cluster at ``scheduler`` (an address;
     docs/cluster.md), else in this process. ``variance_reduction="antithetic"`` averages the
-    reference over the path and its antithetic reflection (docs/weak_mixture.md). ``progress``
+    reference over the path and its antithetic reflection; ``"conditional"`` replaces the
+    difference to the reference by the sum of the sampler's local weak errors from the exact
+    conditional law of a mixture (one-step samplers; :mod:`.conditional`, docs/weak_mixture.md
+    §3b). ``progress``
     shows a bar over the shards.
     """
     if not callable(sampler):

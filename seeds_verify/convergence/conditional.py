@@ -1,0 +1,232 @@
+"""Weak errors from the exact conditional law: the sum of a sampler's local weak errors.
+
+For the exact η = 1 reverse process of a Gaussian mixture (or a Gaussian), the law of the end
+state given the state at noise level σ̃ is known in closed form (:class:`ConditionalLaw`), so
+u(σ̃, y) = E[φ(Y_end) | Y_σ̃ = y] is known for the weak statistics φ of the studies (y, the upper
+triangle of y yᵀ and, for a mixture, the responsibilities at σ̃_end). For a one-step sampler on a
+grid σ̃_0 > … > σ̃_N started from the exact marginal at σ̃_0, telescoping u over its states gives
+
+    E φ(Y_N) − E φ(Y_end) = Σ_n E[ Q_n(Y_n) − u(σ̃_n, Y_n) ],   Q_n(y) = E[u(σ̃_{n+1}, Y_{n+1}) | Y_n = y],
+
+the sum of its local weak errors along its own paths (docs/weak_mixture.md §3b). The estimate
+per path, e = Σ_n [Q̂_n(Y_n) − u(σ̃_n, Y_n)], needs no reference solve; its spread is that of the
+local errors, so its standard error shrinks with the weak error itself instead of staying at the
+size of the mode changes of a coupled difference.
+
+Q̂_n: the step's Gaussian increments z_c (one per cell between the points its noise queries
+name, all of one weight exponent k, independent standard normal) are written as the step's
+whole increment e₁ = Σ_c v_c z_c (z_k over the step; v the weights of
+:func:`~seeds_verify.noise.coarsen_increments`, |v| = 1) plus the part orthogonal to it,
+Σ_m B_cm η_m with B an orthonormal basis of v⊥ and η independent of e₁. The step is re-run from
+Y_n at the nodes of a tensor Gauss–Hermite rule in (e₁, η), z_c = v_c g + Σ_m B_cm o_m, and
+u(σ̃_{n+1}, ·) averaged with the rule's weights. e₁ carries the step's noise (``nodes`` per
+axis); η only moves the stage points at which a multi-stage step evaluates the denoiser, an O(h)
+share of the step (``orthogonal_nodes`` per axis; SEEDS-1 and Euler–Maruyama have none). Q̂_n is
+then a function of Y_n alone: what varies from path to path is the local error itself.
+
+Needs a sampler that is one-step (a run equals its steps run one by one, checked on every run
+to rounding) and whose noise queries in a step share one weight exponent; a problem with
+Gaussian components in α = 1 coordinates (``problem._components``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..noise import coarsen_increments
+
+__all__ = ["ConditionalLaw", "gauss_hermite", "local_weak_errors", "NODES", "ORTHOGONAL_NODES", "COARSER"]
+
+#: Relative difference allowed between a run and the same steps run one at a time (float64).
+ONE_STEP_RTOL = 1e-9
+#: Gauss–Hermite nodes per axis for a step's whole increment and for the rest of its noise (the
+#: change to 20 and to 3 nodes is below 1e-3 of the weak error on the ring, docs/weak_mixture.md §3b).
+NODES, ORTHOGONAL_NODES = 12, 3
+#: The coarser rules whose change of the estimate a study records as the rules' error.
+COARSER = {"nodes": NODES - 4, "orthogonal_nodes": ORTHOGONAL_NODES - 1}
+#: Most re-runs of one step per path (the tensor rules grow as nodes^dimension).
+MAX_NODES = 2 ** 16
+
+
+def _check_rule_size(size: int, what: str) -> None:
+    if size > MAX_NODES:
+        raise ValueError(f"the conditional estimate's tensor rules would re-run each step {size:.3g} times per "
+                         f"path ({what}; at most {MAX_NODES}): they are for low-dimensional problems such as "
+                         f"the 2-D ring")
+
+
+class ConditionalLaw:
+    """u(σ̃, y) = E[φ(Y_end) | Y_σ̃ = y] for a Gaussian mixture (α = 1 coordinates).
+
+    Given component k, Y_end ~ N(μ_k, S_k), S_k = Σ_k + σ̃_end² I, and Y_σ̃ = Y_end + τ ε with
+    τ² = σ̃² − σ̃_end²; so Y_end | (Y_σ̃ = y, k) is Gaussian with mean μ_k + S_k(S_k + τ² I)⁻¹(y − μ_k)
+    and covariance τ² S_k(S_k + τ² I)⁻¹, and P(k | Y_σ̃ = y) is the responsibility r_k(y, σ̃). The
+    responsibilities at σ̃_end average to r_k(y, σ̃) (the component is the same latent variable).
+    φ is ordered as ``shards.weak_statistics``: y, the upper triangle of y yᵀ, then the
+    responsibilities when ``responsibilities``.
+    """
+
+    def __init__(self, problem, sigma_end: float, responsibilities: bool | None = None):
+        comp = getattr(problem, "_components", None)
+        if comp is None:
+            raise TypeError(f"the conditional law needs a problem with Gaussian components, got "
+                            f"{type(problem).__name__}")
+        self.mu = torch.as_tensor(comp.means, dtype=torch.float64)
+        self.ev = torch.as_tensor(comp.variances, dtype=torch.float64)
+        self.vec = torch.as_tensor(comp.eigenvectors, dtype=torch.float64)
+        weights = getattr(problem, "weights", None)
+        self.log_w = torch.as_tensor(np.log(np.ones(1) if weights is None else weights), dtype=torch.float64)
+        self.sigma_end = float(sigma_end)
+        self.responsibilities = hasattr(problem, "responsibilities") if responsibilities is None else responsibilities
+        d = self.mu.shape[1]
+        self.iu = torch.triu_indices(d, d)
+
+    def __call__(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
+        """u(σ̃, y) for a batch y (..., d), float64 (..., q)."""
+        sigma = float(sigma)
+        if not sigma >= self.sigma_end:
+            raise ValueError(f"sigma must be >= sigma_end={self.sigma_end!r}, got {sigma!r}")
+        y = y.to(torch.float64)
+        zeta = torch.einsum("kji,...kj->...ki", self.vec, y[..., None, :] - self.mu)
+        total = self.ev + sigma * sigma
+        log_n = -0.5 * ((zeta * zeta / total).sum(-1) + torch.log(total).sum(-1))
+        r = torch.softmax(self.log_w + log_n, dim=-1)
+        shrink = (self.ev + self.sigma_end ** 2) / total
+        means = self.mu + torch.einsum("kij,...kj->...ki", self.vec, shrink * zeta)
+        covs = torch.einsum("kij,kj,klj->kil", self.vec, (sigma * sigma - self.sigma_end ** 2) * shrink, self.vec)
+        first = (r[..., None] * means).sum(-2)
+        second = torch.einsum("...k,kil->...il", r, covs) + torch.einsum("...k,...ki,...kl->...il", r, means, means)
+        parts = [first, second[..., self.iu[0], self.iu[1]]] + ([r] if self.responsibilities else [])
+        return torch.cat(parts, dim=-1)
+
+
+def gauss_hermite(nodes: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tensor Gauss–Hermite rule for N(0, I_dim): (points (nodes^dim, dim), weights summing to 1)."""
+    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
+        raise ValueError(f"nodes must be a positive int, got {nodes!r}")
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    w = w / w.sum()
+    grids = np.meshgrid(*([x] * dim), indexing="ij")
+    weights = np.prod(np.stack(np.meshgrid(*([w] * dim), indexing="ij"), -1).reshape(-1, dim), axis=-1)
+    return torch.as_tensor(np.stack(grids, -1).reshape(-1, dim)), torch.as_tensor(weights)
+
+
+class _Recorder:
+    """A noise source that answers from ``path`` and records the queries (λ_a, λ_b, k) in order."""
+
+    def __init__(self, path):
+        self.path, self.queries = path, []
+
+    def __call__(self, lam_a, lam_b, k):
+        self.queries.append((float(lam_a), float(lam_b), float(k)))
+        return self.path(lam_a, lam_b, k)
+
+
+class _Replay:
+    """A noise source that answers a step's queries, in the recorded order, with given values."""
+
+    def __init__(self, queries, values):
+        self.queries, self.values, self.i = queries, values, 0
+
+    def __call__(self, lam_a, lam_b, k):
+        if self.i >= len(self.queries) or (float(lam_a), float(lam_b), float(k)) != self.queries[self.i]:
+            raise ValueError("the sampler asked for other noise when its step was re-run from the same "
+                             "state: it is not a one-step sampler")
+        self.i += 1
+        return self.values[self.i - 1]
+
+
+def _unit_weights(cells: np.ndarray, a: float, b: float, k: float) -> np.ndarray:
+    """w with z_k(a, b) = Σ_c w_c z_c over the cells of ``cells`` (a, b among its points)."""
+    eye = torch.eye(cells.size - 1, dtype=torch.float64)
+    return coarsen_increments(eye, cells, [a, b], k)[0].numpy()
+
+
+def _orthonormal_complement(v: torch.Tensor) -> torch.Tensor:
+    """(C, C − 1): an orthonormal basis of the vectors orthogonal to the unit vector v."""
+    c = v.shape[0]
+    q, _ = torch.linalg.qr(torch.cat([v[:, None], torch.eye(c, dtype=v.dtype)], dim=1))
+    return q[:, 1:c]
+
+
+def _conditional_step(subject, setup, y, pair, queries, law, sigma_next, rules, chunk):
+    """Q̂_n(y) for the paths y (P, d): the step ``pair``, whose recorded noise ``queries`` are
+    increments of one weight exponent, re-run at the nodes of the two rules (module docstring)."""
+    points, weights, orthogonal = rules
+    ks = {q[2] for q in queries}
+    if len(ks) != 1:
+        raise ValueError(f"a step's noise queries use several weight exponents {sorted(ks)}; the "
+                         "conditional estimate needs one")
+    k = ks.pop()
+    cells = np.unique(np.array([q[:2] for q in queries], dtype=np.float64))
+    v = torch.as_tensor(_unit_weights(cells, cells[0], cells[-1], k))  # (C,), |v| = 1
+    query_w = torch.as_tensor(np.stack([_unit_weights(cells, a, b, k) for a, b, _ in queries]))  # (J, C)
+    c, d = v.shape[0], y.shape[-1]
+    if c > 1:  # the orthogonal part at the nodes of its rule: (O, C, d) and weights (O,)
+        _check_rule_size(points.shape[0] * orthogonal ** ((c - 1) * d),
+                         f"{orthogonal} nodes in {(c - 1) * d} more dimensions for {c} noise cells")
+        o_points, o_weights = gauss_hermite(orthogonal, (c - 1) * d)
+        parts = torch.einsum("cm,omd->ocd", _orthonormal_complement(v), o_points.reshape(-1, c - 1, d))
+    else:
+        parts, o_weights = torch.zeros((1, 1, d), dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+    step = points.to(torch.float64)[None, :, :] * v[:, None, None]  # (C, Q, d)
+    nodes = (parts[:, :, None, :] + step[None]).permute(1, 0, 2, 3).reshape(c, -1, d)  # (C, O·Q, d)
+    node_w = (o_weights[:, None] * weights[None, :]).reshape(-1)
+    values = torch.einsum("jc,cnd->jnd", query_w, nodes)  # each query's value at each node
+    m = values.shape[1]
+    out = []
+    for lo in range(0, y.shape[0], chunk):
+        hi = min(y.shape[0], lo + chunk)
+        start = y[lo:hi].repeat_interleave(m, dim=0)
+        replay = [values[j].repeat(hi - lo, 1) for j in range(len(queries))]
+        finals = subject.run(setup, start, pair, _Replay(queries, replay), setup.eta)
+        u = law(finals.to(torch.float64), sigma_next).reshape(hi - lo, m, -1)
+        out.append(torch.einsum("n,pns->ps", node_w, u))
+    return torch.cat(out)
+
+
+def local_weak_errors(subject, setup, y0: torch.Tensor, steps: int, path, *, nodes: int = NODES,
+                      orthogonal_nodes: int = ORTHOGONAL_NODES, law: ConditionalLaw | None = None,
+                      chunk: int = 128) -> np.ndarray:
+    """Per path the sum of the local weak errors of ``subject`` on the study grid of ``steps``
+    steps (module docstring): an array (paths, q) whose mean estimates E φ(Y_N) − E φ(Y_end).
+
+    ``setup`` is a study setup (``setup.grids``, ``sigma_end``, ``eta``, ``problem``), ``y0``
+    exact draws at σ̃_start in α = 1 coordinates, ``path`` the study's Brownian path. The step's
+    whole increment is integrated with ``nodes`` Gauss–Hermite nodes per axis, the rest with
+    ``orthogonal_nodes`` (a step re-runs ``nodes^d · orthogonal_nodes^((C−1)d)`` times per path,
+    C the cells of its noise, d the dimension); ``chunk`` paths are re-run at once. ValueError
+    when the subject is not one-step (its run differs from its steps run one by one by more than
+    :data:`ONE_STEP_RTOL`, or asks for other noise when a step is re-run) or mixes weight
+    exponents within a step.
+    """
+    for value, name in ((nodes, "nodes"), (orthogonal_nodes, "orthogonal_nodes"), (chunk, "chunk")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    _check_rule_size(nodes ** y0.shape[-1], f"{nodes} nodes in {y0.shape[-1]} dimensions")
+    lam = np.asarray(setup.grids[steps], dtype=np.float64)
+    law = ConditionalLaw(setup.problem, setup.sigma_end) if law is None else law
+    sigmas = np.exp(-lam)
+    sigmas[-1] = setup.sigma_end
+    # The run step by step (states and noise queries), checked against the whole run.
+    states, queries = [y0.to(torch.float64)], []
+    for n in range(steps):
+        recorder = _Recorder(path)
+        states.append(subject.run(setup, states[-1], lam[n:n + 2], recorder, setup.eta).to(torch.float64))
+        queries.append(recorder.queries)
+    whole = subject.run(setup, states[0], lam, path, setup.eta).to(torch.float64)
+    gap = float((whole - states[-1]).abs().max())
+    if not gap <= ONE_STEP_RTOL * (float(whole.abs().max()) + 1.0):
+        raise ValueError(f"{getattr(subject, 'label', 'the sampler')} is not a one-step sampler: its run of "
+                         f"{steps} steps differs from its steps run one at a time by {gap:.3g}")
+    rules = (*gauss_hermite(nodes, y0.shape[-1]), orthogonal_nodes)
+    total = torch.zeros((y0.shape[0], law(states[0][:1], sigmas[0]).shape[-1]), dtype=torch.float64)
+    for n in range(steps):
+        if queries[n]:
+            q = _conditional_step(subject, setup, states[n], lam[n:n + 2], queries[n], law, sigmas[n + 1], rules,
+                                  chunk)
+        else:  # a step that draws no noise: its next state is its conditional mean
+            q = law(states[n + 1], sigmas[n + 1])
+        total += q - law(states[n], sigmas[n])
+    return total.numpy()

@@ -1,0 +1,166 @@
+"""The weak error as the sum of local weak errors from the exact conditional law
+(seeds_verify.convergence.conditional, docs/weak_mixture.md §3b).
+
+Statistical thresholds: 5 standard errors of the Monte Carlo side, plus the quadrature's own
+error bounded by its change under the coarser rules."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from seeds_verify import samplers
+from seeds_verify.convergence import sampler_subject, verify_sampler
+from seeds_verify.convergence import conditional as C
+from seeds_verify.convergence.shards import WeakSpec, check_variance_reduction, weak_statistics
+from seeds_verify.noise import BrownianPath
+
+Z = 5.0
+
+
+def _setup(paths, steps=(4, 8, 16), schedule="vp_linear"):
+    spec = WeakSpec("gmm", schedule, 1.0, steps, paths, 0, "cpu", torch.float64, (2,), path_block=paths)
+    setup = spec.setup(0)
+    return setup, setup.path(), setup.start_points()
+
+
+@pytest.fixture(scope="module")
+def seeds2():
+    return sampler_subject(samplers.sample_seeds_2, eta=1.0)
+
+
+@pytest.fixture(scope="module")
+def seeds1():
+    return sampler_subject(samplers.sample_seeds_1, eta=1.0)
+
+
+def test_one_step_rule_matches_monte_carlo_over_the_steps_noise(seeds2):
+    """Q̂_n(y) of a SEEDS-2 step (two noise cells: increment and orthogonal part) against the mean
+    of u over fresh draws of the step's noise from the same states."""
+    setup, path, y0 = _setup(2)
+    lam = np.asarray(setup.grids[16])
+    y = seeds2.run(setup, y0, lam[:6], path, 1.0).double()
+    pair, s_next = lam[5:7], math.exp(-lam[6])
+    law = C.ConditionalLaw(setup.problem, setup.sigma_end)
+    recorder = C._Recorder(path)
+    seeds2.run(setup, y, pair, recorder, 1.0)
+    assert len(recorder.queries) == 2
+
+    def rule(nodes, orthogonal):
+        rules = (*C.gauss_hermite(nodes, 2), orthogonal)
+        return C._conditional_step(seeds2, setup, y, pair, recorder.queries, law, s_next, rules, 8)
+
+    q = rule(C.NODES, C.ORTHOGONAL_NODES)
+    change = (q - rule(C.COARSER["nodes"], C.COARSER["orthogonal_nodes"])).abs()
+    m = 100_000
+    cells = np.unique(np.array([qq[:2] for qq in recorder.queries]))
+    fresh = BrownianPath(cells, (2 * m, 2), seed=123, moments=4)
+    out = seeds2.run(setup, y.repeat_interleave(m, 0), pair, fresh, 1.0)
+    u = law(out.double(), s_next).reshape(2, m, -1)
+    mean, se = u.mean(1), u.std(1) / math.sqrt(m)
+    assert torch.all((q - mean).abs() <= Z * se + change), (q - mean) / se
+
+
+@pytest.mark.parametrize("name", ["seeds1", "seeds2"])
+def test_sum_of_local_errors_is_an_unbiased_weak_error(request, name):
+    """Against φ(Y_N) − u(σ̃_0, Y_0) on the same paths, the plain unbiased estimate (no quadrature)."""
+    subject = request.getfixturevalue(name)
+    paths = 1024 if name == "seeds1" else 256
+    setup, path, y0 = _setup(paths)
+    law = C.ConditionalLaw(setup.problem, setup.sigma_end)
+    for n in (4, 8):
+        e = C.local_weak_errors(subject, setup, y0, n, path)
+        coarse = C.local_weak_errors(subject, setup, y0, n, path, **C.COARSER)
+        out = subject.run(setup, y0, setup.grids[n], path, 1.0)
+        plain = weak_statistics(setup.problem, out, setup.sigma_end) - law(y0, setup.sigma_start).numpy()
+        d = e - plain
+        se = d.std(0, ddof=1) / math.sqrt(paths)
+        bound = Z * se + np.abs((e - coarse).mean(0))
+        assert np.all(np.abs(d.mean(0)) <= bound), (n, d.mean(0) / se)
+        # and it is a weak error that is there to find: larger than its own noise
+        assert np.abs(e.mean(0)).sum() > Z * (e.std(0, ddof=1) / math.sqrt(paths)).sum()
+
+
+def test_a_sampler_with_memory_is_refused():
+    def remembering(model, x, sigmas, noise_sampler=None, eta=1.0, **_):
+        previous = None
+        for i in range(len(sigmas) - 1):
+            d = model(x, sigmas[i] * x.new_ones(x.shape[0]))
+            used = d if previous is None else 1.5 * d - 0.5 * previous
+            previous = d
+            s, t = sigmas[i], sigmas[i + 1]
+            x = used + (t / s) * (x - used) + 0.1 * noise_sampler(s, t)
+        return x
+
+    subject = sampler_subject(remembering, eta=1.0)
+    setup, path, y0 = _setup(8)
+    with pytest.raises(ValueError, match="not a one-step sampler"):
+        C.local_weak_errors(subject, setup, y0, 4, path)
+
+
+def test_mixed_weight_exponents_in_a_step_are_refused():
+    class Mixed:
+        label = "mixed"
+
+        def run(self, setup, y, lambdas, noise, eta):
+            lam = np.asarray(lambdas)
+            for a, b in zip(lam[:-1], lam[1:]):
+                y = y + 0.01 * noise(a, 0.5 * (a + b), 0.0) + 0.01 * noise(0.5 * (a + b), b, 1.0)
+            return y
+
+    setup, path, y0 = _setup(8)
+    with pytest.raises(ValueError, match="several weight exponents"):
+        C.local_weak_errors(Mixed(), setup, y0, 4, path)
+
+
+@pytest.mark.parametrize("kwargs, name", [({"nodes": 0}, "nodes"), ({"orthogonal_nodes": 1.5}, "orthogonal_nodes"),
+                                          ({"chunk": True}, "chunk")])
+def test_bad_rule_arguments_are_named(seeds1, kwargs, name):
+    setup, path, y0 = _setup(8)
+    with pytest.raises(ValueError, match=name):
+        C.local_weak_errors(seeds1, setup, y0, 4, path, **kwargs)
+
+
+def test_rules_too_large_for_the_dimension_are_refused(seeds1):
+    spec = WeakSpec("gmm16", "edm", 1.0, (4, 8, 16), 4, 0, "cpu", torch.float64, (2,), path_block=4)
+    setup = spec.setup(0)
+    with pytest.raises(ValueError, match="low-dimensional"):
+        C.local_weak_errors(seeds1, setup, setup.start_points(), 4, setup.path())
+
+
+def test_fit_range_starts_no_coarser_than_asked():
+    from seeds_verify.convergence import statistics as S
+
+    h = 2.0 ** -np.arange(2, 8)
+    e = h ** 2
+    assert S.fit_range(h, e) == (0, 5)
+    assert S.fit_range(h, e, coarsest=3) == (3, 5)
+    with pytest.raises(ValueError, match="fewer than two"):
+        S.fit_range(h, e, coarsest=5)
+
+
+def test_the_law_needs_gaussian_components():
+    with pytest.raises(TypeError, match="Gaussian components"):
+        C.ConditionalLaw(object(), 0.1)
+
+
+def test_variance_reduction_option():
+    assert check_variance_reduction("conditional") == "conditional"
+    with pytest.raises(ValueError, match="conditional"):
+        check_variance_reduction("quadrature")
+
+
+def test_engine_records_the_conditional_study_the_same_for_any_split():
+    records = []
+    for shards in (1, 2):
+        r = verify_sampler(samplers.sample_seeds_1, eta=1.0, regimes=("weak",), problem="gmm", schedule="edm",
+                           steps=(4, 8, 16), paths=64, max_paths=64, max_steps=16, path_block=32, shards=shards,
+                           variance_reduction="conditional")
+        records.append(r.regimes["weak"].to_record())
+    a, b = records
+    assert a["errors"] == b["errors"] and a["measured_order"] == b["measured_order"]
+    assert a["reference"].startswith("none: the sum of the local weak errors")
+    vr = a["details"]["variance_reduction"]
+    assert vr["method"] == "conditional" and len(vr["factors"]) == 3
+    assert len(a["details"]["rule_change"]) == 3
