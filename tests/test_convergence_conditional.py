@@ -164,3 +164,28 @@ def test_engine_records_the_conditional_study_the_same_for_any_split():
     vr = a["details"]["variance_reduction"]
     assert vr["method"] == "conditional" and len(vr["factors"]) == 3
     assert len(a["details"]["rule_change"]) == 3
+
+
+def test_report_draws_one_page_per_weak_file(tmp_path):
+    import json
+
+    from seeds_verify.report.weak_mixture import WEAK_CONDITIONAL_FILE, WEAK_MIXTURE_FILE, weak_mixture_pages
+
+    record = {"sampler": "seeds_verify.samplers:sample_seeds_2", "problem": "gmm", "schedule": "edm", "declared": 2.0,
+              "measured_order": 2.01, "ci_low": 1.9, "ci_high": 2.1, "verdict": "pass", "fit_steps": [16, 128],
+              "details": {"variance_reduction": {"method": "conditional", "factors": [20.0, 400.0]}}}
+    meta = {"paths": 1024, "steps": [4, 8], "workers": 2, "wall_time_s": 10.0, "variance_reduction": "conditional"}
+    assert list(weak_mixture_pages(tmp_path)) == []
+    (tmp_path / WEAK_CONDITIONAL_FILE).write_text(json.dumps({"meta": meta, "records": [record]}))
+    pages = list(weak_mixture_pages(tmp_path))
+    assert [p.slug for p in pages] == ["weak_mixture_conditional"]
+    texts = " ".join(t.get_text() for t in pages[0].figure.findobj(match=lambda o: hasattr(o, "get_text")))
+    assert "Sum of local weak errors" in texts and "2.01 [1.90, 2.10]" in texts
+    (tmp_path / WEAK_MIXTURE_FILE).write_text(json.dumps({"meta": {**meta, "variance_reduction": "antithetic"},
+                                                          "records": [record]}))
+    pages = list(weak_mixture_pages(tmp_path))
+    assert [p.slug for p in pages] == ["weak_mixture", "weak_mixture_conditional"]
+    import matplotlib.pyplot as plt
+
+    for p in pages:
+        plt.close(p.figure)

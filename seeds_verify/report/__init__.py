@@ -20,8 +20,9 @@ with, in order:
    in the point-mass exactness check;
 7. quality against NFE — only when ``benchmarks/results/quality*.json`` exists.
 8. the audit of k-diffusion's samplers — only when ``benchmarks/results/audit.json`` exists,
-   followed by the settled weak orders on the mixtures — only when
-   ``benchmarks/results/weak_mixture.json`` exists;
+   followed by the weak orders on the mixtures — only when ``benchmarks/results/weak_mixture.json``
+   exists — and on the ring from the sum of local weak errors — only when
+   ``benchmarks/results/weak_mixture_conditional.json`` exists;
 9. the audit of diffusers' schedulers — only when ``benchmarks/results/audit_diffusers.json``
    exists;
 10. how many steps are worth it in bf16/fp16 — the useful-steps limits of SEEDS-1/2/3 with a

@@ -1,10 +1,11 @@
-"""The weak order on the mixtures: the settled verdicts of ``benchmarks/results/weak_mixture.json``
-(``python -m benchmarks.weak_mixture``; docs/weak_mixture.md), drawn from the file without
-recomputing anything, when it exists.
+"""The weak order on the mixtures: the verdicts of ``benchmarks/results/weak_mixture.json`` (the
+coupled reference, both mixtures) and of ``weak_mixture_conditional.json`` (the sum of local weak
+errors on the ring, docs/weak_mixture.md §3b), both from ``python -m benchmarks.weak_mixture``,
+drawn from the files without recomputing anything, when they exist.
 
-One row per sampler; one column per problem × schedule holding the measured weak order with its
-95 % interval and the verdict against the declared order; below, the budget, the wall time and
-the measured variance reduction of the antithetic reference.
+One page per file. One row per sampler; one column per problem × schedule holding the measured
+weak order with its 95 % interval and the verdict against the declared order; below, the budget,
+the wall time and the measured variance reduction against the coupled difference.
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ from .audit import read_audit
 from .layout import (FAIL_COLOUR, INCONCLUSIVE_COLOUR, MUTED_COLOUR, PASS_COLOUR, Page, Table,
                      draw_table, new_page, page_title, paragraph)
 
-__all__ = ["weak_mixture_pages", "WEAK_MIXTURE_FILE"]
+__all__ = ["weak_mixture_pages", "WEAK_MIXTURE_FILE", "WEAK_CONDITIONAL_FILE"]
 
 WEAK_MIXTURE_FILE = "weak_mixture.json"
+WEAK_CONDITIONAL_FILE = "weak_mixture_conditional.json"
+_ESTIMATES = {
+    "antithetic": "Antithetic reference",
+    "conditional": "Sum of local weak errors (conditional law, no reference)",
+}
 _COLOURS = {"pass": PASS_COLOUR, "pass (>)": PASS_COLOUR, "fail": FAIL_COLOUR,
             "inconclusive": INCONCLUSIVE_COLOUR}
 _MARKS = {"pass": "", "pass (>)": " (>)", "fail": " FAIL", "inconclusive": " ?", "measured": ""}
@@ -35,10 +41,31 @@ def _cell(rec: dict) -> tuple[str, str | None]:
 
 
 def weak_mixture_pages(benchmarks_dir: Path | None) -> Iterator[Page]:
-    """The verdict table of the weak study on the mixtures (nothing when the file is absent)."""
-    data = read_audit(benchmarks_dir, WEAK_MIXTURE_FILE)
-    if data is None:
-        return
+    """The verdict tables of the weak studies on the mixtures (one page per file present)."""
+    for name, file_name, title in (
+            ("weak_mixture", WEAK_MIXTURE_FILE, "Weak order on the Gaussian mixtures"),
+            ("weak_mixture_conditional", WEAK_CONDITIONAL_FILE,
+             "Weak order on the ring: the sum of local weak errors")):
+        data = read_audit(benchmarks_dir, file_name)
+        if data is not None:
+            yield _page(name, title, data)
+
+
+def _budget(records: list, meta: dict) -> str:
+    """Paths and step counts per study: one phrase, or one per group of studies run alike."""
+    groups: dict = {}
+    for r in records:
+        key = (r.get("paths", meta.get("paths")), tuple(r.get("step_counts") or meta.get("steps") or ()))
+        groups.setdefault(key, []).append(f"{r['sampler'].split(':', 1)[-1]} {r['schedule']}")
+    phrase = lambda key: f"{key[0]} paths per study, steps {list(key[1])}"  # noqa: E731
+    ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    text = phrase(ordered[0][0])
+    for key, members in ordered[1:]:
+        text += "; " + ", ".join(dict.fromkeys(members)) + ": " + phrase(key)
+    return text
+
+
+def _page(name: str, title: str, data: dict) -> Page:
     records = data["records"]
     meta = data.get("meta", {})
     cases = list(dict.fromkeys((r["problem"], r["schedule"]) for r in records))
@@ -58,16 +85,18 @@ def weak_mixture_pages(benchmarks_dir: Path | None) -> Iterator[Page]:
     factors = [f for r in records for f in (r.get("details", {}).get("variance_reduction") or {}).get("factors", [])
                if f is not None and np.isfinite(f)]
     fig = new_page()
-    y = page_title(fig, "Weak order on the Gaussian mixtures",
+    y = page_title(fig, title,
                    "Measured weak order [95 % CI] at η = 1 against the declared order, tolerance "
                    f"{meta.get('tolerance', 0.25)}; (>) faster, FAIL below, ? inconclusive.")
     vr = ""
+    method = meta.get("variance_reduction")
     if factors:
-        vr = (f" Antithetic reference: variance of the weak-error estimate reduced by a factor "
-              f"{np.median(factors):.2f} (median over ladder points; {min(factors):.2f}–{max(factors):.2f}).")
+        vr = (f" {_ESTIMATES.get(method, str(method))}: variance of the weak-error estimate reduced by a "
+              f"factor {np.median(factors):.3g} against the coupled difference (median over ladder points; "
+              f"{min(factors):.3g}–{max(factors):.3g}).")
     wall = meta.get("wall_time_s")
     y = paragraph(fig, y, (
-        f"{meta.get('paths', '?')} paths per study, steps {meta.get('steps')}, one round (no escalation); "
+        _budget(records, meta) + ", one round (no escalation); "
         f"shards on {meta.get('workers', '?')} Dask workers"
         + (f", wall time {wall:.0f} s" if isinstance(wall, (int, float)) else "")
         + f", {meta.get('paths_per_second_per_worker', '?')} paths/s per worker." + vr
@@ -85,4 +114,4 @@ def weak_mixture_pages(benchmarks_dir: Path | None) -> Iterator[Page]:
                for r in records if r.get("verdict") == "inconclusive" and r.get("reason")]
     if reasons:
         paragraph(fig, y - 0.015, "Inconclusive — " + "; ".join(reasons), colour=MUTED_COLOUR, fontsize=5.5)
-    yield Page("weak_mixture", fig)
+    return Page(name, fig)
