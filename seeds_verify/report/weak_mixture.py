@@ -40,6 +40,44 @@ def _cell(rec: dict) -> tuple[str, str | None]:
     return f"{order:.2f} [{lo:.2f}, {hi:.2f}]" + _MARKS.get(verdict, ""), _COLOURS.get(verdict)
 
 
+def _error_panels(fig, records: list, cases: list, top: float) -> None:
+    """Per problem × schedule, the weak errors against the step count (log–log) with their 95 %
+    intervals; the fitted range of each study drawn solid, the rest dotted."""
+    from .layout import LEFT
+
+    if top < 0.2:
+        return
+    height = min(0.3, top - 0.09)
+    width = 0.8 / max(len(cases), 1) - 0.06
+    for col, case in enumerate(cases):
+        ax = fig.add_axes([LEFT + 0.05 + col * (width + 0.06), top - height, width, height])
+        finite = []
+        for r in records:
+            if (r["problem"], r["schedule"]) != case or not r.get("errors"):
+                continue
+            n, e = np.asarray(r["step_counts"], dtype=float), np.asarray(r["errors"], dtype=float)
+            lo, hi = r.get("errors_ci_low"), r.get("errors_ci_high")
+            line, = ax.plot(n, e, ":", marker="o", markersize=2.5, linewidth=0.8,
+                            label=r["sampler"].split(":", 1)[-1])
+            if lo and hi:
+                ax.fill_between(n, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
+            fit = r.get("fit_steps")
+            if fit:
+                keep = (n >= fit[0]) & (n <= fit[1])
+                ax.plot(n[keep], e[keep], "-", color=line.get_color(), linewidth=1.4)
+            finite.extend(e[np.isfinite(e) & (e > 0)].tolist())
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        if finite:
+            typical = float(np.median(finite))
+            ax.set_ylim(min(finite) / 2, min(max(finite) * 2, typical * 1e3))
+        ax.set_title(f"{case[0]}, {case[1]}", fontsize=7)
+        ax.set_xlabel("steps", fontsize=6.5)
+        ax.set_ylabel("weak error Σ_j |mean d_j|", fontsize=6.5)
+        ax.tick_params(labelsize=6)
+        ax.legend(fontsize=5, frameon=False)
+
+
 def weak_mixture_pages(benchmarks_dir: Path | None) -> Iterator[Page]:
     """The verdict tables of the weak studies on the mixtures (one page per file present)."""
     for name, file_name, title in (
@@ -48,7 +86,7 @@ def weak_mixture_pages(benchmarks_dir: Path | None) -> Iterator[Page]:
              "Weak order on the ring: the sum of local weak errors")):
         data = read_audit(benchmarks_dir, file_name)
         if data is not None:
-            yield _page(name, title, data)
+            yield _page(name, title, data, file_name)
 
 
 def _budget(records: list, meta: dict) -> str:
@@ -65,7 +103,7 @@ def _budget(records: list, meta: dict) -> str:
     return text
 
 
-def _page(name: str, title: str, data: dict) -> Page:
+def _page(name: str, title: str, data: dict, file_name: str) -> Page:
     records = data["records"]
     meta = data.get("meta", {})
     cases = list(dict.fromkeys((r["problem"], r["schedule"]) for r in records))
@@ -100,8 +138,8 @@ def _page(name: str, title: str, data: dict) -> Page:
         f"shards on {meta.get('workers', '?')} Dask workers"
         + (f", wall time {wall:.0f} s" if isinstance(wall, (int, float)) else "")
         + f", {meta.get('paths_per_second_per_worker', '?')} paths/s per worker." + vr
-        + " Declared orders and their sources: benchmarks/results/weak_mixture.json; analysis in "
-          "docs/weak_mixture.md."))
+        + f" Declared orders and their sources: benchmarks/results/{file_name}; analysis in "
+          "docs/weak_mixture.md. Below the table: the errors (95 % bands), fitted ranges solid."))
     headers = ["sampler", "declared"] + [f"{p}\n{s}" for p, s in cases]
     y = draw_table(fig, Table(headers, rows, colours), top=y - 0.01)
     fails = [f"{r['sampler'].split(':', 1)[-1]} {r['problem']} {r['schedule']} ({r['fit_steps'][0]}–"
@@ -113,5 +151,6 @@ def _page(name: str, title: str, data: dict) -> Page:
     reasons = [f"{r['sampler'].split(':', 1)[-1]} {r['problem']} {r['schedule']}: {r['reason']}"
                for r in records if r.get("verdict") == "inconclusive" and r.get("reason")]
     if reasons:
-        paragraph(fig, y - 0.015, "Inconclusive — " + "; ".join(reasons), colour=MUTED_COLOUR, fontsize=5.5)
+        y = paragraph(fig, y - 0.015, "Inconclusive — " + "; ".join(reasons), colour=MUTED_COLOUR, fontsize=5.5)
+    _error_panels(fig, records, cases, y - 0.04)
     return Page(name, fig)
