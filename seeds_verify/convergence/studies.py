@@ -632,9 +632,11 @@ def _weak_monte_carlo(subject: Subject, setup: StudySetup, replicates: int) -> _
                                     statistic=stat, coarsest=coarsest)
         out.errors_ci_low, out.errors_ci_high = list(out.fit.errors_ci_low), list(out.fit.errors_ci_high)
     except ValueError as exc:
-        where = out.details.get("rules_adequate_from")
-        out.reason = str(exc) + ("" if not coarsest else " (the quadrature rules are not adequate on this ladder)"
-                                 if where is None else f" (the quadrature rules are adequate only from {where} steps)")
+        out.reason = str(exc)
+        if coarsest:
+            where = out.details["rules_adequate_from"]
+            out.reason += (" (the quadrature rules are not adequate on this ladder)" if where is None
+                           else f" (the quadrature rules are adequate only from {where} steps)")
         return out
     if conditional:
         return out

@@ -458,8 +458,7 @@ class Solver:
                                      dtype=x.dtype)
             at[name] = torch.split(packed, active)
         if draws:  # per node, each stepping grid's increment: (grid's rows, step index)
-            rows = [readers[i].rows if readers[i].rows.dtype == x.dtype else readers[i].rows.to(x.dtype)
-                    for i in order]
+            rows = [readers[i].rows.to(x.dtype) for i in order]
             step = np.zeros((nodes.size, len(order)), dtype=np.int64)
             for row, idx in enumerate(where):
                 step[idx, row] = np.arange(idx.size)
