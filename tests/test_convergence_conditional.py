@@ -82,20 +82,65 @@ def test_sum_of_local_errors_is_an_unbiased_weak_error(request, name):
         assert np.abs(e.mean(0)).sum() > Z * (e.std(0, ddof=1) / math.sqrt(paths)).sum()
 
 
-def test_a_sampler_with_memory_is_refused():
-    def remembering(model, x, sigmas, noise_sampler=None, eta=1.0, **_):
-        previous = None
-        for i in range(len(sigmas) - 1):
-            d = model(x, sigmas[i] * x.new_ones(x.shape[0]))
-            used = d if previous is None else 1.5 * d - 0.5 * previous
-            previous = d
-            s, t = sigmas[i], sigmas[i + 1]
-            x = used + (t / s) * (x - used) + 0.1 * noise_sampler(s, t)
-        return x
+def _remembering(model, x, sigmas, noise_sampler=None, eta=1.0, **_):
+    """A two-step sampler: it extrapolates the denoiser from its previous step (memory)."""
+    previous = None
+    for i in range(len(sigmas) - 1):
+        d = model(x, sigmas[i] * x.new_ones(x.shape[0]))
+        used = d if previous is None else 1.5 * d - 0.5 * previous
+        previous = d
+        s, t = sigmas[i], sigmas[i + 1]
+        x = used + (t / s) * (x - used) + (t * (1 - (t / s) ** 2).sqrt()) * noise_sampler(s, t)
+    return x
 
-    subject = sampler_subject(remembering, eta=1.0)
+
+def test_a_sampler_with_memory_is_refused_a_restart_from_its_state():
+    subject = sampler_subject(_remembering, eta=1.0)
     setup, path, y0 = _setup(8)
     with pytest.raises(ValueError, match="not a one-step sampler"):
+        C.local_weak_errors(subject, setup, y0, 4, path, restart="state")
+    with pytest.raises(ValueError, match="restart"):
+        C.local_weak_errors(subject, setup, y0, 4, path, restart="from the top")
+
+
+def test_a_sampler_with_memory_is_rerun_from_the_start_unbiased():
+    """Its sum of local weak errors (re-runs from the start, earlier noise replayed) against the
+    plain estimate φ(Y_N) − u(σ̃_0, Y_0) on the same paths."""
+    subject = sampler_subject(_remembering, eta=1.0)
+    paths = 512
+    setup, path, y0 = _setup(paths)
+    law = C.ConditionalLaw(setup.problem, setup.sigma_end)
+    for n in (4, 8):
+        e = C.local_weak_errors(subject, setup, y0, n, path)
+        coarse = C.local_weak_errors(subject, setup, y0, n, path, **C.COARSER)
+        out = subject.run(setup, y0, setup.grids[n], path, 1.0)
+        plain = weak_statistics(setup.problem, out, setup.sigma_end) - law(y0, setup.sigma_start).numpy()
+        d = e - plain
+        se = d.std(0, ddof=1) / math.sqrt(paths)
+        assert np.all(np.abs(d.mean(0)) <= Z * se + np.abs((e - coarse).mean(0))), (n, d.mean(0) / se)
+        assert np.abs(e.mean(0)).sum() > Z * (e.std(0, ddof=1) / math.sqrt(paths)).sum()
+
+
+def test_both_restarts_agree_on_a_one_step_sampler(seeds2):
+    """A one-step sampler re-run from the start with its earlier noise replayed reaches the same
+    states as re-run from them: the two estimates agree to rounding (float64, 1e-9 relative)."""
+    setup, path, y0 = _setup(4)
+    by_state = C.local_weak_errors(seeds2, setup, y0, 4, path, nodes=4, orthogonal_nodes=2, restart="state")
+    by_start = C.local_weak_errors(seeds2, setup, y0, 4, path, nodes=4, orthogonal_nodes=2, restart="start")
+    scale = np.abs(by_state).max() + 1.0
+    assert np.abs(by_state - by_start).max() <= C.ONE_STEP_RTOL * scale
+
+
+def test_noise_read_across_a_step_start_is_refused():
+    def straddling(model, x, sigmas, noise_sampler=None, eta=1.0, **_):
+        for i in range(len(sigmas) - 1):
+            s, t = sigmas[i], sigmas[i + 1]
+            x = (t / s) * x + 0.01 * noise_sampler(sigmas[max(i - 1, 0)], t)
+        return x
+
+    subject = sampler_subject(straddling, eta=1.0)
+    setup, path, y0 = _setup(8)
+    with pytest.raises(ValueError, match="across the start"):
         C.local_weak_errors(subject, setup, y0, 4, path)
 
 

@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variance-reduction", choices=("none", "antithetic", "conditional"), default="none",
                    help="weak Monte Carlo studies: reference averaged over the path and its antithetic "
                         "reflection, or the sum of the local weak errors from the exact conditional law "
-                        "of a mixture, for one-step samplers (docs/weak_mixture.md)")
+                        "of a mixture (built for one-step samplers; docs/weak_mixture.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 

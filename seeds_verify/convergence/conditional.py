@@ -24,9 +24,14 @@ axis); η only moves the stage points at which a multi-stage step evaluates the 
 share of the step (``orthogonal_nodes`` per axis; SEEDS-1 and Euler–Maruyama have none). Q̂_n is
 then a function of Y_n alone: what varies from path to path is the local error itself.
 
-Needs a sampler that is one-step (a run equals its steps run one by one, checked on every run
-to rounding) and whose noise queries in a step share one weight exponent; a problem with
-Gaussian components in α = 1 coordinates (``problem._components``).
+Where Q̂_n is re-run from: a *one-step* sampler (a run equals its steps run one by one, checked
+on every run to rounding) from Y_n over the step alone. A sampler with memory between steps (a
+multistep sampler such as DPM-Solver++(2M) SDE) from Y_0 over the first n + 1 steps, its noise
+before λ_n replayed from the path: the telescoping above holds for the states Y_m of the runs of
+the first m steps whatever the sampler carries from step to step, since Y_m depends on the noise
+before λ_m alone (docs/weak_mixture.md §3b); such a study costs about N/2 times more. Either way
+the noise queries inside a step must share one weight exponent, no query may straddle a step's
+end, and the problem must have Gaussian components in α = 1 coordinates (``problem._components``).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import torch
 
 from ..noise import coarsen_increments
 
-__all__ = ["ConditionalLaw", "gauss_hermite", "local_weak_errors", "NODES", "ORTHOGONAL_NODES", "COARSER"]
+__all__ = ["ConditionalLaw", "gauss_hermite", "local_weak_errors", "NODES", "ORTHOGONAL_NODES", "COARSER", "RESTARTS"]
 
 #: Relative difference allowed between a run and the same steps run one at a time (float64).
 ONE_STEP_RTOL = 1e-9
@@ -123,18 +128,28 @@ class _Recorder:
         return self.path(lam_a, lam_b, k)
 
 
-class _Replay:
-    """A noise source that answers a step's queries, in the recorded order, with given values."""
+class _NodeSource:
+    """The noise of a re-run at the rules' nodes: the queries of the step (keyed (λ_a, λ_b, k)) get
+    their values at the nodes; queries ending by ``before`` (a replay from the start) get the
+    path's values, each path's repeated for its ``repeat`` nodes."""
 
-    def __init__(self, queries, values):
-        self.queries, self.values, self.i = queries, values, 0
+    def __init__(self, values, path=None, before=None, rows=slice(None), repeat=1):
+        self.values, self.path, self.before, self.rows, self.repeat = values, path, before, rows, repeat
 
     def __call__(self, lam_a, lam_b, k):
-        if self.i >= len(self.queries) or (float(lam_a), float(lam_b), float(k)) != self.queries[self.i]:
-            raise ValueError("the sampler asked for other noise when its step was re-run from the same "
-                             "state: it is not a one-step sampler")
-        self.i += 1
-        return self.values[self.i - 1]
+        key = (float(lam_a), float(lam_b), float(k))
+        if key in self.values:
+            return self.values[key]
+        if self.path is not None and _ends_by(key[1], self.before):
+            return self.path(lam_a, lam_b, k)[self.rows].repeat_interleave(self.repeat, dim=0)
+        raise ValueError(f"the sampler asked for noise over λ in ({key[0]:.6g}, {key[1]:.6g}) when its step was "
+                         "re-run, which its recorded run of the step did not ask for: its noise reads depend on "
+                         "its state")
+
+
+def _ends_by(lam: float, edge: float) -> bool:
+    """Whether λ lies at or before the grid point ``edge`` (to the rounding of σ = e^{−λ} round trips)."""
+    return lam <= edge + 1e-12 * max(1.0, abs(edge))
 
 
 def _unit_weights(cells: np.ndarray, a: float, b: float, k: float) -> np.ndarray:
@@ -150,9 +165,10 @@ def _orthonormal_complement(v: torch.Tensor) -> torch.Tensor:
     return q[:, 1:c]
 
 
-def _conditional_step(subject, setup, y, pair, queries, law, sigma_next, rules, chunk):
-    """Q̂_n(y) for the paths y (P, d): the step ``pair``, whose recorded noise ``queries`` are
-    increments of one weight exponent, re-run at the nodes of the two rules (module docstring)."""
+def _conditional_step(subject, setup, start, grid, queries, law, sigma_next, rules, chunk, path=None):
+    """Q̂_n for the paths re-run from ``start`` (P, d) over ``grid``: the step that ends it, whose
+    recorded noise ``queries`` are increments of one weight exponent, at the nodes of the two rules
+    (module docstring); ``path`` answers the queries before the step (a replay from the start)."""
     points, weights, orthogonal = rules
     ks = {q[2] for q in queries}
     if len(ks) != 1:
@@ -162,7 +178,7 @@ def _conditional_step(subject, setup, y, pair, queries, law, sigma_next, rules, 
     cells = np.unique(np.array([q[:2] for q in queries], dtype=np.float64))
     v = torch.as_tensor(_unit_weights(cells, cells[0], cells[-1], k))  # (C,), |v| = 1
     query_w = torch.as_tensor(np.stack([_unit_weights(cells, a, b, k) for a, b, _ in queries]))  # (J, C)
-    c, d = v.shape[0], y.shape[-1]
+    c, d = v.shape[0], start.shape[-1]
     if c > 1:  # the orthogonal part at the nodes of its rule: (O, C, d) and weights (O,)
         _check_rule_size(points.shape[0] * orthogonal ** ((c - 1) * d),
                          f"{orthogonal} nodes in {(c - 1) * d} more dimensions for {c} noise cells")
@@ -176,19 +192,51 @@ def _conditional_step(subject, setup, y, pair, queries, law, sigma_next, rules, 
     values = torch.einsum("jc,cnd->jnd", query_w, nodes)  # each query's value at each node
     m = values.shape[1]
     out = []
-    for lo in range(0, y.shape[0], chunk):
-        hi = min(y.shape[0], lo + chunk)
-        start = y[lo:hi].repeat_interleave(m, dim=0)
-        replay = [values[j].repeat(hi - lo, 1) for j in range(len(queries))]
-        finals = subject.run(setup, start, pair, _Replay(queries, replay), setup.eta)
+    for lo in range(0, start.shape[0], chunk):
+        hi = min(start.shape[0], lo + chunk)
+        source = _NodeSource({q: values[j].repeat(hi - lo, 1) for j, q in enumerate(queries)}, path,
+                             float(grid[-2]), slice(lo, hi), m)
+        finals = subject.run(setup, start[lo:hi].repeat_interleave(m, dim=0), grid, source, setup.eta)
         u = law(finals.to(torch.float64), sigma_next).reshape(hi - lo, m, -1)
         out.append(torch.einsum("n,pns->ps", node_w, u))
     return torch.cat(out)
 
 
+def _steps_alone(subject, setup, y0, lam, path):
+    """States and per-step noise queries of the run step by step, or None when the run with the
+    steps one at a time differs from the whole run by more than :data:`ONE_STEP_RTOL`."""
+    states, queries = [y0.to(torch.float64)], []
+    for n in range(lam.size - 1):
+        recorder = _Recorder(path)
+        states.append(subject.run(setup, states[-1], lam[n:n + 2], recorder, setup.eta).to(torch.float64))
+        queries.append(recorder.queries)
+    whole = subject.run(setup, states[0], lam, path, setup.eta).to(torch.float64)
+    gap = float((whole - states[-1]).abs().max())
+    return (states, queries) if gap <= ONE_STEP_RTOL * (float(whole.abs().max()) + 1.0) else None
+
+
+def _runs_from_start(subject, setup, y0, lam, path):
+    """States of the runs of the first m steps from ``y0`` and, per step, the noise queries of
+    that run that lie inside the step (ValueError for one that straddles the step's start)."""
+    states, queries = [y0.to(torch.float64)], []
+    for n in range(lam.size - 1):
+        recorder = _Recorder(path)
+        states.append(subject.run(setup, states[0], lam[:n + 2], recorder, setup.eta).to(torch.float64))
+        inside = [q for q in recorder.queries if not _ends_by(q[1], lam[n])]
+        for a, b, _ in inside:
+            if not _ends_by(lam[n], a):
+                raise ValueError(f"the sampler reads noise over λ in ({a:.6g}, {b:.6g}), across the start "
+                                 f"{lam[n]:.6g} of step {n}: its local weak errors are not defined")
+        queries.append(inside)
+    return states, queries
+
+
+RESTARTS = ("auto", "state", "start")
+
+
 def local_weak_errors(subject, setup, y0: torch.Tensor, steps: int, path, *, nodes: int = NODES,
                       orthogonal_nodes: int = ORTHOGONAL_NODES, law: ConditionalLaw | None = None,
-                      chunk: int = 128) -> np.ndarray:
+                      chunk: int = 128, restart: str = "auto") -> np.ndarray:
     """Per path the sum of the local weak errors of ``subject`` on the study grid of ``steps``
     steps (module docstring): an array (paths, q) whose mean estimates E φ(Y_N) − E φ(Y_end).
 
@@ -196,36 +244,38 @@ def local_weak_errors(subject, setup, y0: torch.Tensor, steps: int, path, *, nod
     exact draws at σ̃_start in α = 1 coordinates, ``path`` the study's Brownian path. The step's
     whole increment is integrated with ``nodes`` Gauss–Hermite nodes per axis, the rest with
     ``orthogonal_nodes`` (a step re-runs ``nodes^d · orthogonal_nodes^((C−1)d)`` times per path,
-    C the cells of its noise, d the dimension); ``chunk`` paths are re-run at once. ValueError
-    when the subject is not one-step (its run differs from its steps run one by one by more than
-    :data:`ONE_STEP_RTOL`, or asks for other noise when a step is re-run) or mixes weight
-    exponents within a step.
+    C the cells of its noise, d the dimension); ``chunk`` paths are re-run at once.
+
+    ``restart``: ``"state"`` re-runs each step from its state (ValueError when the subject is
+    not one-step: its run differs from its steps run one by one by more than
+    :data:`ONE_STEP_RTOL`); ``"start"`` re-runs the first n + 1 steps from ``y0`` with the
+    earlier noise replayed (any sampler; about steps/2 times the cost); ``"auto"`` the first
+    where it applies. ValueError when a step mixes weight exponents, a noise query straddles a
+    step's start, or a re-run asks for noise its recorded run did not.
     """
     for value, name in ((nodes, "nodes"), (orthogonal_nodes, "orthogonal_nodes"), (chunk, "chunk")):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if restart not in RESTARTS:
+        raise ValueError(f"restart must be one of {RESTARTS}, got {restart!r}")
     _check_rule_size(nodes ** y0.shape[-1], f"{nodes} nodes in {y0.shape[-1]} dimensions")
     lam = np.asarray(setup.grids[steps], dtype=np.float64)
     law = ConditionalLaw(setup.problem, setup.sigma_end) if law is None else law
     sigmas = np.exp(-lam)
     sigmas[-1] = setup.sigma_end
-    # The run step by step (states and noise queries), checked against the whole run.
-    states, queries = [y0.to(torch.float64)], []
-    for n in range(steps):
-        recorder = _Recorder(path)
-        states.append(subject.run(setup, states[-1], lam[n:n + 2], recorder, setup.eta).to(torch.float64))
-        queries.append(recorder.queries)
-    whole = subject.run(setup, states[0], lam, path, setup.eta).to(torch.float64)
-    gap = float((whole - states[-1]).abs().max())
-    if not gap <= ONE_STEP_RTOL * (float(whole.abs().max()) + 1.0):
+    alone = None if restart == "start" else _steps_alone(subject, setup, y0, lam, path)
+    if alone is None and restart == "state":
         raise ValueError(f"{getattr(subject, 'label', 'the sampler')} is not a one-step sampler: its run of "
-                         f"{steps} steps differs from its steps run one at a time by {gap:.3g}")
+                         f"{steps} steps differs from its steps run one at a time by more than "
+                         f"{ONE_STEP_RTOL:g} (relative); restart='start' re-runs it from the start")
+    states, queries = alone if alone is not None else _runs_from_start(subject, setup, y0, lam, path)
     rules = (*gauss_hermite(nodes, y0.shape[-1]), orthogonal_nodes)
     total = torch.zeros((y0.shape[0], law(states[0][:1], sigmas[0]).shape[-1]), dtype=torch.float64)
     for n in range(steps):
         if queries[n]:
-            q = _conditional_step(subject, setup, states[n], lam[n:n + 2], queries[n], law, sigmas[n + 1], rules,
-                                  chunk)
+            start, grid, before = ((states[n], lam[n:n + 2], None) if alone is not None
+                                   else (states[0], lam[:n + 2], path))
+            q = _conditional_step(subject, setup, start, grid, queries[n], law, sigmas[n + 1], rules, chunk, before)
         else:  # a step that draws no noise: its next state is its conditional mean
             q = law(states[n + 1], sigmas[n + 1])
         total += q - law(states[n], sigmas[n])

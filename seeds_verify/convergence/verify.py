@@ -169,8 +169,9 @@ def verify_sampler(sampler: Callable, *, eta: float | None = None, regimes: Sequ
     docs/cluster.md), else in this process. ``variance_reduction="antithetic"`` averages the
     reference over the path and its antithetic reflection; ``"conditional"`` replaces the
     difference to the reference by the sum of the sampler's local weak errors from the exact
-    conditional law of a mixture (one-step samplers; :mod:`.conditional`, docs/weak_mixture.md
-    §3b). ``progress``
+    conditional law of a mixture (one-step samplers re-run step by step, samplers with memory from
+    the start at about steps/2 times the cost; :mod:`.conditional`, docs/weak_mixture.md §3b).
+    ``progress``
     shows a bar over the shards.
     """
     if not callable(sampler):
