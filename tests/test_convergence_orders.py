@@ -5,6 +5,7 @@ every scheme here, see the study's plots), 200 Brownian paths, escalation as in 
 verdicts by the rule of seeds_verify.convergence.statistics (tolerance 0.25).
 """
 
+import numpy as np
 import pytest
 
 from seeds_verify.convergence import SetupCache, StudySetup, measure, solver_subject, verify_subject
@@ -139,3 +140,50 @@ def test_nonlinear_problem_reports_its_reference():
                                  schedule="vp_linear", ladder=make_ladder((8, 16, 32), 32, None, 256),
                                  setups=SetupCache(seed=0, denominators=(2, 3))).regimes["deterministic"]
     assert settled.verdict in PASSING and settled.reference == det.reference, settled.summary()
+
+
+class _SyntheticWeak:
+    """A runner returning weak differences with mean C·h² per statistic (independent normal noise of
+    standard deviation ``noise`` per path) and a reference whose half-step statistics differ from
+    its own by 3·``ref_error`` per statistic — so its estimated weak error is ``ref_error`` per
+    statistic."""
+
+    workers = 1
+
+    def __init__(self, h, q=3, paths=4000, noise=1e-4, ref_error=1e-4, seed=0):
+        rng = np.random.default_rng(seed)
+        self.h, self.q, self.paths = np.asarray(h), q, paths
+        self.diffs = self.h[None, :, None] ** 2 + noise * rng.standard_normal((paths, self.h.size, q))
+        self.phi_ref = np.zeros((paths, 2 + 3 + 8))
+        self.phi_half = self.phi_ref + 3.0 * ref_error
+
+    def ranges(self, spec):
+        return [(0, spec.paths)]
+
+    def weak(self, subject, spec, cache):
+        from seeds_verify.convergence.shards import ShardResult
+
+        return ShardResult(0, self.paths, self.diffs, None, self.phi_ref, self.phi_half,
+                           np.ones(self.h.size, dtype=np.int64), 64, 0.0, 0.0)
+
+
+def test_weak_fit_drops_the_points_the_reference_error_reaches():
+    """The reference's weak error is a floor: points within 10 times it are left out of the fit
+    (as rounding-floor points are), the coarser ones still give the order."""
+    from seeds_verify.convergence.studies import _weak_monte_carlo
+
+    setup = StudySetup("gmm", "vp_linear", 1.0, (4, 8, 16, 32, 64), 4000, seed=0, denominators=(2,))
+    h = np.asarray(setup.step_sizes)
+    # errors 3·h² (3 statistics); the reference's, 13 statistics × ref_error, times 10 lies
+    # between the two finest errors
+    ref_error = 3 * float(h[-2] ** 2) / 130 / 2
+    setup.runner = _SyntheticWeak(h, ref_error=ref_error)
+    out = _weak_monte_carlo(solver_subject("seeds1", "data", 1.0), setup, 200)
+    floor = out.details["reference_floor"]
+    total_ref = out.details["reference_weak_error"]
+    assert abs(total_ref - 13 * ref_error) <= 1e-12 * total_ref
+    assert floor == pytest.approx(10 * total_ref, rel=1e-12)
+    errors = np.asarray(out.errors)
+    first, last = out.fit.fit_range
+    assert errors[last] > floor and errors[last + 1] <= floor  # the finest point is dropped, not the study
+    assert abs(out.fit.order - 2.0) < 0.01

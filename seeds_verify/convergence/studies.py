@@ -17,7 +17,8 @@ state with a reference.
   affine probes of whole runs (:func:`.moments.probe_trajectory`), against the exact law
   N(μ, Σ + σ̃² I); error ‖m_h − m‖ + ‖S_h − S‖_F with S the second moment. No Monte Carlo noise,
   for any sampler. Nonlinear problems — Monte Carlo on the strong study's paths,
-  Σ|mean φ(Y_h) − mean φ(Y_ref)| for φ = y, y yᵀ and the component responsibilities.
+  Σ|mean φ(Y_h) − mean φ(Y_ref)| for φ = y, y yᵀ and the component responsibilities; the fit
+  keeps the points whose error is more than 10 times the reference's own weak error.
 * **Deterministic** (η = 0): against the exact ODE flow (linear problems) or scipy ``solve_ivp``
   (DOP853, rtol = atol = 1e-12).
 
@@ -616,8 +617,14 @@ def _weak_monte_carlo(subject: Subject, setup: StudySetup, replicates: int) -> _
             "method": spec.variance_reduction,
             "factors": reduction_factors(merged.plain, diffs),
             "plain_errors": stat(merged.plain.mean(axis=0)).tolist()}
-    coarsest = 0
-    if conditional:
+    coarsest, floor = 0, 0.0
+    if not conditional:
+        # The reference's weak error is a bias in every difference: a point is fitted only while
+        # its error stays ROUNDING_MARGIN times above it (as above a rounding floor); the finer
+        # points are dropped, not the study.
+        floor = ROUNDING_MARGIN * max(0.0, ref_error - S.RESOLVED_SE * ref_noise)
+        out.details["reference_floor"] = floor
+    else:
         # The quadrature's error, bounded by its change under coarser rules, must stay below
         # 1/ROUNDING_MARGIN of every fitted error (as the reference's must in a coupled study):
         # the fit starts after the finest point where it does not.
@@ -629,24 +636,19 @@ def _weak_monte_carlo(subject: Subject, setup: StudySetup, replicates: int) -> _
                            rules_adequate_from=setup.steps[coarsest] if coarsest < len(setup.steps) else None)
     try:
         out.fit = S.bootstrap_order(setup.step_sizes, diffs, replicates=replicates, seed=setup.seed,
-                                    statistic=stat, coarsest=coarsest)
+                                    statistic=stat, coarsest=coarsest, floor=floor)
         out.errors_ci_low, out.errors_ci_high = list(out.fit.errors_ci_low), list(out.fit.errors_ci_high)
     except ValueError as exc:
         out.reason = str(exc)
+        if floor > 0 and np.sum(np.asarray(out.errors) > floor) < 2:
+            out.more_evidence_helps = False
+            out.reason += (f" (the reference's weak error {ref_error:.3g} leaves fewer than two errors "
+                           f"{ROUNDING_MARGIN:g} times above it)")
         if coarsest:
             where = out.details["rules_adequate_from"]
             out.reason += (" (the quadrature rules are not adequate on this ladder)" if where is None
                            else f" (the quadrature rules are adequate only from {where} steps)")
         return out
-    if conditional:
-        return out
-    smallest = float(min(out.errors[out.fit.fit_range[0]:out.fit.fit_range[1] + 1]))
-    adequate = ref_error - S.RESOLVED_SE * ref_noise < smallest / 10.0
-    out.details["reference_adequate"] = bool(adequate)
-    if not adequate:
-        out.fit, out.more_evidence_helps = None, False
-        out.reason = (f"the reference's weak error {ref_error:.3g} is not below 1/10 of the smallest "
-                      f"fitted error {smallest:.3g}")
     return out
 
 
