@@ -154,8 +154,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="paths per block (default 128; a GPU wants thousands)")
     p.add_argument("--quick", action="store_true", help=f"smoke run: steps {QUICK['steps']}, {QUICK['paths']} paths")
     p.add_argument("--out", default=str(RESULTS_DIR / "weak_mixture.json"))
+    p.add_argument("--merge", action="store_true",
+                   help="replace the records of the same sampler, problem and schedule in --out (and list "
+                        "this run in its meta.runs) instead of overwriting it")
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+RUNS_NOTE = ("studies run in several invocations (meta.runs); a record's own 'paths' and 'step_counts' "
+             "say how it was run")
+
+
+def merge(old: dict, new: dict) -> dict:
+    """``old`` with ``new``'s records in place of those of the same (sampler, problem, schedule),
+    the others kept in order and new ones appended; ``meta.runs`` lists every run's command,
+    paths, steps, variance reduction, wall time and samplers; the meta is ``old``'s."""
+    key = lambda r: (r["sampler"], r["problem"], r["schedule"])  # noqa: E731
+    fresh = {key(r): r for r in new["records"]}
+    records = [fresh.pop(key(r), r) for r in old["records"]] + list(fresh.values())
+
+    def run_of(payload):
+        m = payload["meta"]
+        return {"command": m["command"], "paths": m["paths"], "steps": m["steps"],
+                "variance_reduction": m.get("variance_reduction"), "wall_time_s": m["wall_time_s"],
+                "samplers": [f"{r['sampler']} {r['problem']} {r['schedule']}" for r in payload["records"]]}
+
+    meta = dict(old["meta"])
+    meta["runs"] = list(meta.get("runs") or [run_of(old)]) + [run_of(new)]
+    meta["runs_note"] = RUNS_NOTE
+    return {"meta": meta, "records": records}
 
 
 def main(argv=None) -> int:
@@ -171,7 +198,13 @@ def main(argv=None) -> int:
         print("no CUDA device: the GPU study is skipped", file=sys.stderr)
         return 0
     payload = run(args)
-    write_json(args.out, payload)
+    if args.merge and os.path.exists(args.out):
+        import json
+
+        with open(args.out) as f:
+            write_json(args.out, merge(json.load(f), payload))
+    else:
+        write_json(args.out, payload)
     print()
     print(table(payload))
     m = payload["meta"]

@@ -163,3 +163,22 @@ def test_scheduler_overhead_quick(tmp_path):
     assert all(row["calls"] == 7 for row in rows.values())  # 7 = k·(N − 1) + 1 for k = 1, 2, 3
     assert rows[scheduler_overhead.BASELINE]["ratio_to_baseline"]["median"] == 1.0
     assert all(row["seconds_per_call"]["n"] == 1 for row in rows.values())
+
+
+def test_weak_mixture_merge_replaces_records_of_the_same_study_and_lists_the_runs():
+    from benchmarks import weak_mixture
+
+    def payload(command, paths, keys):
+        return {"meta": {"command": command, "paths": paths, "steps": [4, 8, 16], "variance_reduction": None,
+                         "wall_time_s": 1.0, "workers": 2},
+                "records": [{"sampler": s, "problem": p, "schedule": c, "paths": paths} for s, p, c in keys]}
+
+    old = payload(["a"], 8, [("x", "gmm", "edm"), ("y", "gmm", "edm"), ("x", "gmm16", "edm")])
+    new = payload(["b"], 64, [("y", "gmm", "edm"), ("z", "gmm", "edm")])
+    merged = weak_mixture.merge(old, new)
+    assert [(r["sampler"], r["problem"], r["paths"]) for r in merged["records"]] == [
+        ("x", "gmm", 8), ("y", "gmm", 64), ("x", "gmm16", 8), ("z", "gmm", 64)]
+    assert [r["command"] for r in merged["meta"]["runs"]] == [["a"], ["b"]]
+    assert merged["meta"]["paths"] == 8 and merged["meta"]["runs_note"] == weak_mixture.RUNS_NOTE
+    again = weak_mixture.merge(merged, new)  # a third run keeps the list of the first two
+    assert [r["command"] for r in again["meta"]["runs"]] == [["a"], ["b"], ["b"]]
