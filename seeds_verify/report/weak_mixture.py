@@ -132,11 +132,14 @@ def _page(name: str, title: str, data: dict, file_name: str) -> Page:
         vr = (f" {_ESTIMATES.get(method, str(method))}: variance of the weak-error estimate reduced by a "
               f"factor {np.median(factors):.3g} against the coupled difference (median over ladder points; "
               f"{min(factors):.3g}–{max(factors):.3g}).")
-    wall = meta.get("wall_time_s")
+    runs = meta.get("runs") or [meta]
+    walls = [r.get("wall_time_s") for r in runs]
+    wall = sum(walls) if all(isinstance(w, (int, float)) for w in walls) else None
     y = paragraph(fig, y, (
         _budget(records, meta) + ", one round (no escalation); "
         f"shards on {meta.get('workers', '?')} Dask workers"
-        + (f", wall time {wall:.0f} s" if isinstance(wall, (int, float)) else "")
+        + (f", wall time {wall:.0f} s" if wall is not None else "")
+        + (f" over {len(runs)} runs" if len(runs) > 1 else "")
         + f", {meta.get('paths_per_second_per_worker', '?')} paths/s per worker." + vr
         + f" Declared orders and their sources: benchmarks/results/{file_name}; analysis in "
           "docs/weak_mixture.md. Below the table: the errors (95 % bands), fitted ranges solid."))
