@@ -30,8 +30,8 @@ multistep sampler such as DPM-Solver++(2M) SDE) from Y_0 over the first n + 1 st
 before λ_n replayed from the path: the telescoping above holds for the states Y_m of the runs of
 the first m steps whatever the sampler carries from step to step, since Y_m depends on the noise
 before λ_m alone (docs/weak_mixture.md §3b); such a study costs about N/2 times more. Either way
-the noise queries inside a step must share one weight exponent, no query may straddle a step's
-end, and the problem must have Gaussian components in α = 1 coordinates (``problem._components``).
+the noise queries inside a step must share one weight exponent, no query may straddle a step
+boundary, and the problem must have Gaussian components in α = 1 coordinates (``problem._components``).
 """
 
 from __future__ import annotations
