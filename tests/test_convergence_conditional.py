@@ -196,10 +196,11 @@ def test_variance_reduction_option():
         check_variance_reduction("quadrature")
 
 
-def test_engine_records_the_conditional_study_the_same_for_any_split():
+@pytest.mark.parametrize("sampler", [samplers.sample_seeds_1, _remembering], ids=["one-step", "with-memory"])
+def test_engine_records_the_conditional_study_the_same_for_any_split(sampler):
     records = []
     for shards in (1, 2):
-        r = verify_sampler(samplers.sample_seeds_1, eta=1.0, regimes=("weak",), problem="gmm", schedule="edm",
+        r = verify_sampler(sampler, eta=1.0, regimes=("weak",), problem="gmm", schedule="edm",
                            steps=(4, 8, 16), paths=64, max_paths=64, max_steps=16, path_block=32, shards=shards,
                            variance_reduction="conditional")
         records.append(r.regimes["weak"].to_record())
