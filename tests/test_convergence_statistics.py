@@ -261,3 +261,13 @@ def test_a_fit_through_two_points_gives_no_verdict():
     three = S.OrderFit(1.26, 1.0, 0.83, 1.69, (0, 2), "bootstrap", (), ())
     assert S.verdict(two, 2.0) == S.INCONCLUSIVE
     assert S.verdict(three, 2.0) == S.FAIL
+
+
+def test_fit_range_never_spans_an_error_at_or_below_the_floor():
+    """A resolved error that dips to the floor inside the ladder (a component changing sign) is not
+    fitted over: the range starts after it."""
+    h = 1.0 / np.array([4, 8, 16, 32, 64])
+    assert S.fit_range(h, [1.0, 0.25, 0.004, 0.02, 0.012], floor=0.01) == (3, 4)
+    assert S.fit_range(h, [1.0, 0.25, 0.06, 0.02, 0.012], floor=0.01) == (2, 4)
+    with pytest.raises(ValueError, match="fewer than two"):
+        S.fit_range(h, [1.0, 0.25, 0.06, 0.004, 0.012], floor=0.01)

@@ -149,7 +149,7 @@ class _NodeSource:
 
 def _ends_by(lam: float, edge: float) -> bool:
     """Whether λ lies at or before the grid point ``edge`` (to the rounding of σ = e^{−λ} round trips)."""
-    return lam <= edge + 1e-12 * max(1.0, abs(edge))
+    return lam <= edge + 1e-9 * max(1.0, abs(edge))
 
 
 def _unit_weights(cells: np.ndarray, a: float, b: float, k: float) -> np.ndarray:

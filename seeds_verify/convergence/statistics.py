@@ -137,8 +137,9 @@ def fit_range(step_sizes, errors, floor: float = 0.0, coarsest: int = 0) -> tupl
     only two remain) and extends
     towards coarser ones while each added local slope (between a point and its finer neighbour)
     differs from the finest local slope by at most ``CURVATURE``, never beyond index ``coarsest``
-    (points coarser than it are not measured well enough to fit). Fewer than 2 usable points →
-    ValueError.
+    (points coarser than it are not measured well enough to fit) nor over a positive error at or
+    below the floor (one that dips there, e.g. as a component changes sign, is no order). Fewer
+    than 2 usable points → ValueError.
     """
     h = np.asarray(step_sizes, dtype=np.float64)
     e = np.asarray(errors, dtype=np.float64)
@@ -146,6 +147,8 @@ def fit_range(step_sizes, errors, floor: float = 0.0, coarsest: int = 0) -> tupl
     last = e.size - 1
     while last >= 0 and not (np.isfinite(e[last]) and e[last] > floor[last]):
         last -= 1
+    below = np.nonzero((e[: last + 1] > 0) & (e[: last + 1] <= floor[: last + 1]))[0]
+    coarsest = max(coarsest, int(below[-1]) + 1 if below.size else 0)
     if last < coarsest + 1:
         raise ValueError("fewer than two errors above the rounding and sampling-noise floor: no order can be fitted")
     with np.errstate(divide="ignore", invalid="ignore"):

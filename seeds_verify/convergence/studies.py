@@ -709,8 +709,8 @@ def measure(subject: Subject, regime: str, setup: StudySetup, *, tolerance: floa
     points = None if o.fit is None else o.fit.fit_range[1] - o.fit.fit_range[0] + 1
     if reason is None and verdict == S.INCONCLUSIVE and points < S.MIN_FIT_POINTS:
         reason = (f"the fit rests on {points} ladder points ({setup.steps[o.fit.fit_range[0]]} to "
-                  f"{setup.steps[o.fit.fit_range[1]]} steps; finer ones are at the rounding or "
-                  f"sampling-noise floor): fewer than {S.MIN_FIT_POINTS}, no asymptotic order")
+                  f"{setup.steps[o.fit.fit_range[1]]} steps; finer ones are at the rounding, "
+                  f"sampling-noise or reference-error floor): fewer than {S.MIN_FIT_POINTS}, no asymptotic order")
     elif reason is None and verdict == S.INCONCLUSIVE:
         reason = (f"the interval [{o.fit.ci_low:.2f}, {o.fit.ci_high:.2f}] straddles declared - tolerance "
                   f"= {declared - tolerance:.2f}")
