@@ -175,8 +175,9 @@ def merge(old: dict, new: dict) -> dict:
 
     def run_of(payload):
         m = payload["meta"]
-        return {"command": m["command"], "paths": m["paths"], "steps": m["steps"],
-                "variance_reduction": m.get("variance_reduction"), "wall_time_s": m["wall_time_s"],
+        return {"command": m.get("command"), "paths": m.get("paths"), "steps": m.get("steps"),
+                "variance_reduction": m.get("variance_reduction"), "wall_time_s": m.get("wall_time_s"),
+                "workers": m.get("workers"), "paths_per_second_per_worker": m.get("paths_per_second_per_worker"),
                 "samplers": [f"{r['sampler']} {r['problem']} {r['schedule']}" for r in payload["records"]]}
 
     meta = dict(old["meta"])

@@ -135,12 +135,18 @@ def _page(name: str, title: str, data: dict, file_name: str) -> Page:
     runs = meta.get("runs") or [meta]
     walls = [r.get("wall_time_s") for r in runs]
     wall = sum(walls) if all(isinstance(w, (int, float)) for w in walls) else None
+    rates = [r.get("paths_per_second_per_worker") for r in runs]
+    if len(runs) > 1 and all(isinstance(x, (int, float)) for x in rates):
+        rate = ", " + ", ".join(f"{x:g}" for x in rates) + " paths/s per worker (by run)."
+    else:
+        rate = (f", {meta.get('paths_per_second_per_worker', '?')} paths/s per worker"
+                + (" (first run)." if len(runs) > 1 else "."))
     y = paragraph(fig, y, (
         _budget(records, meta) + ", one round (no escalation); "
         f"shards on {meta.get('workers', '?')} Dask workers"
         + (f", wall time {wall:.0f} s" if wall is not None else "")
         + (f" over {len(runs)} runs" if len(runs) > 1 else "")
-        + f", {meta.get('paths_per_second_per_worker', '?')} paths/s per worker." + vr
+        + rate + vr
         + f" Declared orders and their sources: benchmarks/results/{file_name}; analysis in "
           "docs/weak_mixture.md. Below the table: the errors (95 % bands), fitted ranges solid."))
     headers = ["sampler", "declared"] + [f"{p}\n{s}" for p, s in cases]
