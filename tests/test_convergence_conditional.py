@@ -255,3 +255,19 @@ def test_report_draws_one_page_per_weak_file(tmp_path):
 
     for p in pages:
         plt.close(p.figure)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_conditional_estimate_runs_on_cuda_and_matches_cpu(seeds2):
+    """The same start points and path values on the GPU (the law follows them there): the same
+    estimate as on the CPU, to the rounding of another device (1e-9 relative, float64)."""
+    setup, path, y0 = _setup(16)
+
+    def on_gpu(lam_a, lam_b, k):
+        return path(lam_a, lam_b, k).cuda()
+
+    kw = dict(nodes=4, orthogonal_nodes=2)
+    cpu = C.local_weak_errors(seeds2, setup, y0, 4, path, **kw)
+    gpu = C.local_weak_errors(seeds2, setup, y0.cuda(), 4, on_gpu, **kw)
+    assert np.abs(cpu - gpu).max() <= 1e-9 * (np.abs(cpu).max() + 1.0)

@@ -93,6 +93,9 @@ class ConditionalLaw:
         if not sigma >= self.sigma_end:
             raise ValueError(f"sigma must be >= sigma_end={self.sigma_end!r}, got {sigma!r}")
         y = y.to(torch.float64)
+        if self.mu.device != y.device:  # the law follows the states' device
+            self.mu, self.ev, self.vec, self.log_w, self.iu = (
+                t.to(y.device) for t in (self.mu, self.ev, self.vec, self.log_w, self.iu))
         zeta = torch.einsum("kji,...kj->...ki", self.vec, y[..., None, :] - self.mu)
         total = self.ev + sigma * sigma
         log_n = -0.5 * ((zeta * zeta / total).sum(-1) + torch.log(total).sum(-1))
@@ -189,7 +192,8 @@ def _conditional_step(subject, setup, start, grid, queries, law, sigma_next, rul
     step = points.to(torch.float64)[None, :, :] * v[:, None, None]  # (C, Q, d)
     nodes = (parts[:, :, None, :] + step[None]).permute(1, 0, 2, 3).reshape(c, -1, d)  # (C, O·Q, d)
     node_w = (o_weights[:, None] * weights[None, :]).reshape(-1)
-    values = torch.einsum("jc,cnd->jnd", query_w, nodes)  # each query's value at each node
+    values = torch.einsum("jc,cnd->jnd", query_w, nodes).to(start.device)  # each query's value at each node
+    node_w = node_w.to(start.device)
     m = values.shape[1]
     out = []
     for lo in range(0, start.shape[0], chunk):
@@ -270,7 +274,8 @@ def local_weak_errors(subject, setup, y0: torch.Tensor, steps: int, path, *, nod
                          f"{ONE_STEP_RTOL:g} (relative); restart='start' re-runs it from the start")
     states, queries = alone if alone is not None else _runs_from_start(subject, setup, y0, lam, path)
     rules = (*gauss_hermite(nodes, y0.shape[-1]), orthogonal_nodes)
-    total = torch.zeros((y0.shape[0], law(states[0][:1], sigmas[0]).shape[-1]), dtype=torch.float64)
+    total = torch.zeros((y0.shape[0], law(states[0][:1], sigmas[0]).shape[-1]), dtype=torch.float64,
+                        device=y0.device)
     for n in range(steps):
         if queries[n]:
             start, grid, before = ((states[n], lam[n:n + 2], None) if alone is not None
@@ -279,4 +284,4 @@ def local_weak_errors(subject, setup, y0: torch.Tensor, steps: int, path, *, nod
         else:  # a step that draws no noise: its next state is its conditional mean
             q = law(states[n + 1], sigmas[n + 1])
         total += q - law(states[n], sigmas[n])
-    return total.numpy()
+    return total.cpu().numpy()
