@@ -62,11 +62,28 @@ def test_one_step_rule_matches_monte_carlo_over_the_steps_noise(seeds2):
     assert torch.all((q - mean).abs() <= Z * se + change), (q - mean) / se
 
 
-@pytest.mark.parametrize("name", ["seeds1", "seeds2"])
-def test_sum_of_local_errors_is_an_unbiased_weak_error(request, name):
-    """Against φ(Y_N) − u(σ̃_0, Y_0) on the same paths, the plain unbiased estimate (no quadrature)."""
+def _remembering(model, x, sigmas, noise_sampler=None, eta=1.0, **_):
+    """A two-step sampler: it extrapolates the denoiser from its previous step (memory)."""
+    previous = None
+    for i in range(len(sigmas) - 1):
+        d = model(x, sigmas[i] * x.new_ones(x.shape[0]))
+        used = d if previous is None else 1.5 * d - 0.5 * previous
+        previous = d
+        s, t = sigmas[i], sigmas[i + 1]
+        x = used + (t / s) * (x - used) + (t * (1 - (t / s) ** 2).sqrt()) * noise_sampler(s, t)
+    return x
+
+
+@pytest.fixture(scope="module")
+def remembering():
+    return sampler_subject(_remembering, eta=1.0)
+
+
+@pytest.mark.parametrize("name, paths", [("seeds1", 1024), ("seeds2", 256), ("remembering", 512)])
+def test_sum_of_local_errors_is_an_unbiased_weak_error(request, name, paths):
+    """Against φ(Y_N) − u(σ̃_0, Y_0) on the same paths, the plain unbiased estimate (no quadrature);
+    the sampler with memory is re-run from the start with its earlier noise replayed."""
     subject = request.getfixturevalue(name)
-    paths = 1024 if name == "seeds1" else 256
     setup, path, y0 = _setup(paths)
     law = C.ConditionalLaw(setup.problem, setup.sigma_end)
     for n in (4, 8):
@@ -82,43 +99,13 @@ def test_sum_of_local_errors_is_an_unbiased_weak_error(request, name):
         assert np.abs(e.mean(0)).sum() > Z * (e.std(0, ddof=1) / math.sqrt(paths)).sum()
 
 
-def _remembering(model, x, sigmas, noise_sampler=None, eta=1.0, **_):
-    """A two-step sampler: it extrapolates the denoiser from its previous step (memory)."""
-    previous = None
-    for i in range(len(sigmas) - 1):
-        d = model(x, sigmas[i] * x.new_ones(x.shape[0]))
-        used = d if previous is None else 1.5 * d - 0.5 * previous
-        previous = d
-        s, t = sigmas[i], sigmas[i + 1]
-        x = used + (t / s) * (x - used) + (t * (1 - (t / s) ** 2).sqrt()) * noise_sampler(s, t)
-    return x
-
-
-def test_a_sampler_with_memory_is_refused_a_restart_from_its_state():
-    subject = sampler_subject(_remembering, eta=1.0)
+def test_a_sampler_with_memory_is_refused_a_restart_from_its_state(remembering):
+    subject = remembering
     setup, path, y0 = _setup(8)
     with pytest.raises(ValueError, match="not a one-step sampler"):
         C.local_weak_errors(subject, setup, y0, 4, path, restart="state")
     with pytest.raises(ValueError, match="restart"):
         C.local_weak_errors(subject, setup, y0, 4, path, restart="from the top")
-
-
-def test_a_sampler_with_memory_is_rerun_from_the_start_unbiased():
-    """Its sum of local weak errors (re-runs from the start, earlier noise replayed) against the
-    plain estimate φ(Y_N) − u(σ̃_0, Y_0) on the same paths."""
-    subject = sampler_subject(_remembering, eta=1.0)
-    paths = 512
-    setup, path, y0 = _setup(paths)
-    law = C.ConditionalLaw(setup.problem, setup.sigma_end)
-    for n in (4, 8):
-        e = C.local_weak_errors(subject, setup, y0, n, path)
-        coarse = C.local_weak_errors(subject, setup, y0, n, path, **C.COARSER)
-        out = subject.run(setup, y0, setup.grids[n], path, 1.0)
-        plain = weak_statistics(setup.problem, out, setup.sigma_end) - law(y0, setup.sigma_start).numpy()
-        d = e - plain
-        se = d.std(0, ddof=1) / math.sqrt(paths)
-        assert np.all(np.abs(d.mean(0)) <= Z * se + np.abs((e - coarse).mean(0))), (n, d.mean(0) / se)
-        assert np.abs(e.mean(0)).sum() > Z * (e.std(0, ddof=1) / math.sqrt(paths)).sum()
 
 
 def test_both_restarts_agree_on_a_one_step_sampler(seeds2):
