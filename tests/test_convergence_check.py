@@ -36,8 +36,8 @@ def test_seeds_samplers_have_strong_order_one(sampler):
 def test_plain_increments_fed_to_seeds2_keep_strong_order_one():
     """SEEDS-2 (data form, η = 1) assumes z_1 increments; here it is fed plain ones (k = 0).
 
-    Measured (seed 0, ladder 8…128, 400 paths): order 0.82 [0.76, 0.88] and error 0.032 at 128
-    steps, against 0.88 [0.84, 0.92] and 0.036 with the right k = 1. The mismatch does not break
+    Measured (seed 0, ladder 8…128, 400 paths): order 0.91 [0.88, 0.94] and error 0.029 at 128
+    steps, against 0.93 [0.90, 0.96] and 0.033 with the right k = 1. The mismatch does not break
     strong order 1: over a step of length h the weights e^{0·λ} and e^{1·λ} differ by O(h), so
     z_0 − z_1 = O(h) and the extra error per step is σ·sqrt(h)·O(h), independent across steps —
     O(h) in total, below the scheme's own O(h) error constant here. Asserted with margins of

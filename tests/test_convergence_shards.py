@@ -77,3 +77,81 @@ def test_block_start_draws_do_not_depend_on_the_number_of_paths():
     assert ya.shape == (32, 2) and yb.shape == (6, 2)
     assert torch.equal(ya[:6], yb)
     assert not torch.equal(a.setup(1).start_points(), ya)
+
+
+# --------------------------------------------------------------------------------------------
+# Pathwise (strong and deterministic) studies in shards
+# --------------------------------------------------------------------------------------------
+
+def _seeds2():
+    from seeds_verify.convergence import sampler_subject
+    from seeds_verify.samplers import sample_seeds_2
+
+    return sampler_subject(sample_seeds_2, eta=1.0)
+
+
+@pytest.mark.parametrize("problem, eta, dtype", [("gmm", 1.0, torch.float64), ("gaussian", 1.0, torch.float32),
+                                                 ("gmm", 0.0, torch.float64)])
+def test_pathwise_numbers_of_a_path_do_not_depend_on_the_split(problem, eta, dtype):
+    """Each path's errors are a function of the seed, its block and the code: one shard, three
+    shards, and a study of fewer paths (full blocks) give the same rows, bit for bit (float32 with its float64
+    twin, deterministic with its ODE reference)."""
+    from seeds_verify.convergence.shards import LocalRunner, PathwiseResult, StudySpec, study_shard
+
+    subject = _seeds2()
+    spec = StudySpec(problem, "edm", eta, (4, 8, 16), 100, 3, "cpu", dtype, (2,), 32, regime="pathwise")
+    whole = LocalRunner().run(subject, spec, {})
+    split = LocalRunner(shards=3).run(subject, spec, {})
+    assert isinstance(whole, PathwiseResult) and whole.errors.shape == (100, 3)
+    assert np.isfinite(whole.errors).all() and whole.inconsistent is None
+    for name in ("errors", "twin_errors", "twin_gaps", "reference_norms", "reference_own"):
+        a, b = getattr(whole, name), getattr(split, name)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            assert np.array_equal(a, b), name
+    assert (whole.twin_errors is not None) == (dtype != torch.float64)
+    assert (whole.reference_own is not None) == (problem == "gmm" and eta > 0)
+    # A full block is the same in a study of fewer paths (a partial one is solved as a batch of
+    # its own rows: the ODE reference's adaptive steps depend on the batch).
+    fewer = StudySpec(problem, "edm", eta, (4, 8, 16), 70, 3, "cpu", dtype, (2,), 32, regime="pathwise")
+    part = study_shard(subject, fewer, 32, 70, None)
+    assert np.array_equal(part.errors[:32], whole.errors[32:64])
+    # Only the asked levels are run, with the same numbers.
+    finest = LocalRunner().run(subject, spec, {}, levels=(8,))
+    assert np.array_equal(finest.errors[:, 0], whole.errors[:, 1])
+
+
+def test_pathwise_spec_defaults_and_checks():
+    from seeds_verify.convergence.shards import PATH_BLOCK, PATHWISE_BLOCK, StudySpec
+    from seeds_verify.convergence.studies import StudySetup
+
+    setup = StudySetup("gaussian", "edm", 1.0, (4, 8, 16), 10)
+    assert StudySpec.of(setup, "pathwise").path_block == PATHWISE_BLOCK
+    assert StudySpec.of(setup).path_block == PATH_BLOCK
+    setup.path_block = 16
+    assert StudySpec.of(setup, "pathwise").path_block == 16
+    with pytest.raises(ValueError, match="regime"):
+        StudySpec("gmm", "edm", 1.0, (4, 8, 16), 10, 0, "cpu", torch.float64, (1,), regime="strong")
+    # A deterministic reference reads no path: it is shared by ladders; a strong one is not.
+    det = StudySpec("gmm", "edm", 0.0, (4, 8, 16), 10, 0, "cpu", torch.float64, (2,), regime="pathwise")
+    strong = StudySpec("gmm", "edm", 1.0, (4, 8, 16), 10, 0, "cpu", torch.float64, (2,), regime="pathwise")
+    assert det.reference_key(0) == StudySpec("gmm", "edm", 0.0, (4, 8, 16, 32), 10, 0, "cpu", torch.float64, (2,),
+                                             regime="pathwise").reference_key(0)
+    assert strong.reference_key(0) != StudySpec("gmm", "edm", 1.0, (4, 8, 16, 32), 10, 0, "cpu", torch.float64, (2,),
+                                                regime="pathwise").reference_key(0)
+
+
+def test_pathwise_shard_reports_a_sampler_that_is_not_path_consistent():
+    from seeds_verify.convergence import sampler_subject
+    from seeds_verify.convergence.shards import LocalRunner, StudySpec
+
+    def own_noise(model, x, sigmas, extra_args=None, callback=None, disable=None, eta=1.0, s_noise=1.0,
+                  noise_sampler=None):
+        for s, t in zip(sigmas[:-1], sigmas[1:]):
+            x = model(x, s * x.new_ones(x.shape[0])) + t * torch.randn_like(x)
+        return x
+
+    spec = StudySpec("gaussian", "edm", 1.0, (4, 8, 16), 40, 0, "cpu", torch.float64, (1,), 16, regime="pathwise")
+    out = LocalRunner(shards=2).run(sampler_subject(own_noise, eta=1.0), spec, {})
+    assert out.inconsistent.startswith("not path-consistent: the sampler never called noise_sampler")
+    assert out.errors.shape == (40, 3) and np.isnan(out.errors).all()

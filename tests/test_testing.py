@@ -134,7 +134,9 @@ def test_a_weak_failure_on_exact_moments_says_so():
 
 
 def test_inconclusive_fails_with_the_paths_that_would_likely_settle_a_sampling_limited_interval():
-    kw = dict(eta=1.0, steps=LADDER, paths=8, max_paths=8, max_steps=64)
+    # 8 paths of seed 1: an interval that straddles 0.75 and whose width is the sampling noise
+    # (asserted, so a change of the random streams that loses the premise fails here).
+    kw = dict(eta=1.0, steps=LADDER, paths=8, max_paths=8, max_steps=64, seed=1)
     r = _reference_result(sample_seeds_2, "strong", 1.0, **kw)
     assert r.verdict == "inconclusive" and r.details["limited_by"] == "sampling"
     with pytest.raises(AssertionError) as info:

@@ -13,9 +13,9 @@ Solver spelling (``--solvers``, comma separated): ``seeds1``, ``seeds2[:r=P/Q][:
 :mod:`seeds_verify.convergence.mutants`. ``--sampler MODULE:FUNCTION`` (repeatable) verifies any
 importable sampler in the k-diffusion convention through the same engine.
 
-``--workers N`` runs the shards of the weak Monte Carlo studies (mixtures) on an embedded Dask
-``LocalCluster`` of N worker processes, ``--scheduler ADDRESS`` on an existing cluster
-(docs/cluster.md); the records are the same as in this process.
+``--workers N`` runs the shards of the Monte Carlo studies (weak on the mixtures, strong,
+deterministic) on an embedded Dask ``LocalCluster`` of N worker processes, ``--scheduler
+ADDRESS`` on an existing cluster (docs/cluster.md); the records are the same as in this process.
 
 Writes ``OUT/results.json`` and ``OUT/<regime>_<problem>_<schedule>.png`` atomically and prints a
 table. Exit status: 0 every check passes (and every mutant is caught), 1 a check fails, 2 bad
@@ -201,12 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mutations", action=argparse.BooleanOptionalAction, default=None,
                    help="run the mutation checks (default on, off with --sampler)")
     p.add_argument("--workers", type=_workers, default=None, metavar="N",
-                   help="run the weak Monte Carlo studies' shards on an embedded Dask LocalCluster of N "
+                   help="run the Monte Carlo studies' shards on an embedded Dask LocalCluster of N "
                         "worker processes, one thread each (needs the cluster extra; docs/cluster.md)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run them on the existing Dask cluster at ADDRESS, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--shards", type=positive_int, default=None,
-                   help="shards per weak Monte Carlo study (default 1 in this process, 4 per worker); "
+                   help="shards per Monte Carlo study (default 1 in this process, 4 per worker); "
                         "the records do not depend on it")
     p.add_argument("--variance-reduction", choices=("none", "antithetic", "conditional"), default="none",
                    help="weak Monte Carlo studies: reference averaged over the path and its antithetic "

@@ -1,4 +1,4 @@
-"""Weak Monte Carlo studies on a Dask cluster (docs/cluster.md).
+"""Monte Carlo studies on a Dask cluster (docs/cluster.md).
 
 :class:`DaskRunner` runs the shards of :mod:`.shards` as Dask tasks: one task per block reference
 (submitted once per study setup and held as a future, so every subject reuses it) and one task
@@ -23,8 +23,8 @@ import contextlib
 import os
 import uuid
 
-from .shards import (ShardResult, ShardRunner, WeakSpec, block_reference, check_scheduler, check_workers,
-                     weak_shard)
+from .shards import (PathwiseResult, ShardResult, ShardRunner, StudySpec, block_reference, check_scheduler,
+                     check_workers, study_shard)
 
 __all__ = ["DaskRunner", "cluster_runner", "check_workers", "check_scheduler", "INSTALL_HINT",
            "GPU_RESOURCE"]
@@ -72,7 +72,7 @@ def _worker_setup_plugin(device: str):
     return WorkerSetup()
 
 
-def _reference_task(spec: WeakSpec, block: int):
+def _reference_task(spec: StudySpec, block: int):
     from .shards import ShardError, shard_label
 
     try:
@@ -83,7 +83,7 @@ def _reference_task(spec: WeakSpec, block: int):
 
 
 class DaskRunner(ShardRunner):
-    """The shards of weak studies as tasks on the cluster of a ``distributed.Client``.
+    """The shards of Monte Carlo studies as tasks on the cluster of a ``distributed.Client``.
 
     ``shards`` per study default to four per worker (the workers the scheduler knows when the
     study starts); ``device`` "cuda…" makes every task ask for one :data:`GPU_RESOURCE`.
@@ -97,21 +97,22 @@ class DaskRunner(ShardRunner):
     def workers(self) -> int:
         return max(1, len(self.client.scheduler_info().get("workers", {})))
 
-    def weak(self, subject, spec: WeakSpec, cache: dict) -> ShardResult:
+    def run(self, subject, spec: StudySpec, cache: dict, levels=None) -> ShardResult | PathwiseResult:
         distributed = _distributed()
         run = uuid.uuid4().hex[:12]
         for b in range(spec.blocks):
             key = spec.reference_key(b)
             if key not in cache:
-                cache[key] = self.client.submit(_reference_task, spec, b, key=f"seeds-weak-reference-{run}-{b}",
+                cache[key] = self.client.submit(_reference_task, spec, b,
+                                                key=f"seeds-{spec.regime}-reference-{run}-{b}",
                                                 pure=False, resources=self._resources)
         ranges = self.ranges(spec)
         futures = []
         for start, stop in ranges:
             blocks = range(start // spec.path_block, -(-stop // spec.path_block))
             refs = [cache[spec.reference_key(b)] for b in blocks]
-            futures.append(self.client.submit(weak_shard, subject, spec, start, stop, refs,
-                                              key=f"seeds-weak-shard-{run}-{start}-{stop}", pure=False,
+            futures.append(self.client.submit(study_shard, subject, spec, start, stop, refs, levels,
+                                              key=f"seeds-{spec.regime}-shard-{run}-{start}-{stop}", pure=False,
                                               resources=self._resources))
         try:
             with self._bar(len(futures), spec, subject) as bar:
@@ -123,7 +124,7 @@ class DaskRunner(ShardRunner):
         except BaseException:
             self.client.cancel(futures)
             raise
-        return ShardResult.merge(parts)
+        return type(parts[0]).merge(parts)
 
 
 @contextlib.contextmanager

@@ -1,19 +1,25 @@
-"""The weak Monte Carlo study in shards of paths (MATH §9; docs/cluster.md, docs/weak_mixture.md).
+"""Monte Carlo studies in shards of paths (MATH §9; docs/cluster.md, docs/weak_mixture.md).
 
-The paths of a weak study on a nonlinear problem are independent given their random inputs, so
-the study is split by path index. The unit is a *block* of ``path_block`` consecutive paths:
+The paths of a weak study on a nonlinear problem, and of a strong or deterministic (*pathwise*)
+study, are independent given their random inputs, so the study is split by path index. The unit is a *block* of ``path_block`` consecutive paths:
 
 * block b's start draws y_T come from a generator seeded by (seed, b) (``path_block`` draws,
   cut to the paths the study holds), and its Brownian path from streams seeded by (seed + 1,
   cell block, moment, b) (:class:`~seeds_verify.noise.BrownianPath` with ``row_block``);
-* the reference (a fine SEEDS-2 solve on the block's path, and on its antithetic reflection
-  when the study asks for one, :mod:`.antithetic`), the sampler's ladder and the weak statistics
-  are computed for the block alone, always on a batch of exactly that block's paths.
+* the reference (weak: a fine SEEDS-2 solve on the block's path, and on its antithetic
+  reflection when the study asks for one, :mod:`.antithetic`; pathwise: the exact solution, or a
+  fine SEEDS-2 solve on the path, or the probability-flow ODE to 1e-12), the sampler's ladder and
+  the per-path numbers (weak statistics, or errors ‖Y_h − Y_ref‖) are computed for the block
+  alone, always on a batch of exactly that block's paths.
 
 A *shard* is a run of whole blocks. Every number of a path is therefore a function of the seed,
 the block and the code alone — the same computation on the same inputs whatever the number of
 shards or workers and wherever it runs — and the merged per-path arrays (concatenated in path
 order) are bit-identical for any split. The bootstrap then sees the same rows.
+
+A block holds ``path_block`` paths: by default :data:`PATH_BLOCK` in a weak study and
+:data:`PATHWISE_BLOCK` in a pathwise one (whose 1000-path default then stays one batch, as fast
+as before sharding), or the study's ``path_block`` for both.
 
 A :class:`ShardRunner` runs the shards: :class:`LocalRunner` one after the other in this process
 (the default; imports nothing beyond torch), :class:`seeds_verify.convergence.cluster.DaskRunner`
@@ -21,8 +27,9 @@ on a Dask cluster. References are kept per block and reused by every subject of 
 (in this process, or as futures held on the cluster).
 
 Memory of one shard: its start draws and outputs (paths × dim per ladder level and reference),
-the weak statistics ((paths × levels × q) float64, q = dim + dim(dim+1)/2 + components) and the
-block's Brownian path moments, bounded by the path's cache (docs/cluster.md states the bound).
+the weak statistics ((paths × levels × q) float64, q = dim + dim(dim+1)/2 + components) or the
+pathwise errors ((paths × levels) float64, twice with a float64 twin) and the block's Brownian
+path moments, bounded by the path's cache (docs/cluster.md states the bound).
 """
 
 from __future__ import annotations
@@ -40,13 +47,22 @@ from ..noise import BrownianPath
 from ..schedules import lambda_grid
 from .studies import StudySetup, choose_moments, single_thread
 
-__all__ = ["PATH_BLOCK", "ShardError", "WeakSpec", "BlockReference", "ShardResult", "shard_ranges",
-           "ShardRunner", "LocalRunner", "weak_shard", "block_reference", "VARIANCE_REDUCTIONS",
+__all__ = ["PATH_BLOCK", "PATHWISE_BLOCK", "ShardError", "StudySpec", "WeakSpec", "BlockReference",
+           "PathwiseReference", "ShardResult", "PathwiseResult", "shard_ranges", "ShardRunner", "LocalRunner",
+           "study_shard", "weak_shard", "block_reference", "VARIANCE_REDUCTIONS", "SHARDED_REGIMES",
            "shard_label", "open_runner", "check_workers", "check_scheduler", "check_shards",
            "check_path_block", "BlockSetup", "WEAK_REFINE", "reference_refine"]
 
 PATH_BLOCK = 128
-"""Paths drawn and computed together (part of the definition of a study's numbers)."""
+"""Paths drawn and computed together in a weak study (part of the definition of its numbers)."""
+
+PATHWISE_BLOCK = 1024
+"""The same for a strong or deterministic study: its errors ‖Y_h − Y_ref‖ settle with about a
+thousand paths, which then run as one batch."""
+
+SHARDED_REGIMES = ("weak", "pathwise")
+"""What a :class:`StudySpec` describes: a weak Monte Carlo study, or a strong (η > 0) or
+deterministic (η = 0) study of per-path errors."""
 
 VARIANCE_REDUCTIONS = (None, "antithetic", "conditional")
 """Options of the weak Monte Carlo study: plain differences against the reference; against the
@@ -86,9 +102,9 @@ def _start_seed(seed: int, block: int) -> int:
 
 
 @dataclass(frozen=True)
-class WeakSpec:
-    """What a shard needs to rebuild one weak study (picklable; problem and schedule by name or
-    as instances)."""
+class StudySpec:
+    """What a shard needs to rebuild one study (picklable; problem and schedule by name or as
+    instances); ``regime`` one of :data:`SHARDED_REGIMES`."""
 
     problem: object
     schedule: object
@@ -101,15 +117,23 @@ class WeakSpec:
     denominators: tuple[int, ...]
     path_block: int = PATH_BLOCK
     variance_reduction: str | None = None
+    regime: str = "weak"
+
+    def __post_init__(self):
+        if self.regime not in SHARDED_REGIMES:
+            raise ValueError(f"regime must be one of {SHARDED_REGIMES}, got {self.regime!r}")
 
     @classmethod
-    def of(cls, setup) -> "WeakSpec":
-        problem = setup.problem_name if isinstance(setup.problem_name, str) else setup.problem
-        schedule = setup.schedule_name if isinstance(setup.schedule_name, str) else setup.schedule
+    def of(cls, setup, regime: str = "weak") -> "StudySpec":
+        """The spec of ``setup``'s study in ``regime``; its block is the setup's ``path_block``,
+        or the regime's default (:data:`PATH_BLOCK`, :data:`PATHWISE_BLOCK`) when that is None."""
+        problem, schedule = setup.problem_arg, setup.schedule_arg
+        block = getattr(setup, "path_block", None)
+        if block is None:
+            block = PATH_BLOCK if regime == "weak" else PATHWISE_BLOCK
         return cls(problem, schedule, float(setup.eta), tuple(setup.steps), int(setup.paths), int(setup.seed),
-                   str(setup.device), setup.dtype, tuple(setup.denominators),
-                   int(getattr(setup, "path_block", PATH_BLOCK)),
-                   getattr(setup, "variance_reduction", None))
+                   str(setup.device), setup.dtype, tuple(setup.denominators), int(block),
+                   getattr(setup, "variance_reduction", None) if regime == "weak" else None, regime)
 
     @property
     def blocks(self) -> int:
@@ -121,10 +145,12 @@ class WeakSpec:
 
     def reference_key(self, block: int) -> tuple:
         """What a block's reference depends on (the same for every subject and for any number of
-        paths that fills the block alike)."""
+        paths that fills the block alike; a deterministic reference reads no path, so not the
+        ladder either)."""
         named = lambda v: v if isinstance(v, str) else ("instance", id(v))  # noqa: E731
-        return (named(self.problem), named(self.schedule), self.eta, self.steps, self.seed, self.device,
-                str(self.dtype), self.denominators, self.path_block, self.variance_reduction, block,
+        ladder = None if (self.regime == "pathwise" and self.eta == 0.0) else (self.steps, self.denominators)
+        return (self.regime, named(self.problem), named(self.schedule), self.eta, ladder, self.seed, self.device,
+                str(self.dtype), self.path_block, self.variance_reduction, block,
                 self.block_rows(block)[1] - block * self.path_block)
 
     def setup(self, block: int) -> "BlockSetup":
@@ -132,8 +158,12 @@ class WeakSpec:
         start, stop = self.block_rows(block)
         s = BlockSetup(self.problem, self.schedule, self.eta, self.steps, stop - start, self.seed,
                        self.device, self.dtype, self.denominators)
-        s.rows, s.block, s.path_block = (start, stop), block, self.path_block
+        s.rows, s.block, s.path_block, s.regime = (start, stop), block, self.path_block, self.regime
         return s
+
+
+WeakSpec = StudySpec
+"""The spec of a weak study (a :class:`StudySpec` with its default ``regime="weak"``)."""
 
 
 class BlockSetup(StudySetup):
@@ -143,6 +173,7 @@ class BlockSetup(StudySetup):
     rows: tuple[int, int] = (0, 0)
     block: int = 0
     path_block: int = PATH_BLOCK
+    regime: str = "weak"
 
     def start_points(self) -> torch.Tensor:
         gen = torch.Generator(device=self.device).manual_seed(_start_seed(self.seed, self.block))
@@ -150,9 +181,18 @@ class BlockSetup(StudySetup):
                                 dtype=torch.float64)[:self.paths]
         return y.to(self.dtype)
 
+    def fresh_noise(self):
+        """The block's seeded fresh normals (the deterministic regime's noise, multiplied by zero by
+        a correct sampler)."""
+        from ..noise import GaussianNoise
+
+        return GaussianNoise((self.paths, self.problem.dim), seed=_start_seed(self.seed + 2, self.block),
+                             device=self.device, dtype=self.dtype)
+
     def path(self) -> BrownianPath:
         if self._path is None:
-            grid = lambda_grid(self.schedule, self.path_cells(reference_refine(self.denominators)))
+            refine = reference_refine(self.denominators) if self.regime == "weak" else self._refine()
+            grid = lambda_grid(self.schedule, self.path_cells(refine))
             exps = sorted({self.eta, -1.0, 0.0, -(1.0 + self.eta), 1.0 + self.eta})
             self._path = BrownianPath(grid, (self.paths, self.problem.dim), seed=self.seed + 1,
                                       device=self.device, dtype=self.dtype, moments=choose_moments(grid, exps),
@@ -198,7 +238,41 @@ class BlockReference:
     seconds: float
 
 
-def block_reference(spec: WeakSpec, block: int) -> BlockReference:
+@dataclass
+class PathwiseReference:
+    """The reference of one block of a pathwise study: Y_ref at λ_end (``y``, float64, α = 1
+    coordinates), per path ‖Y_ref‖ (``norms``) and, for a fine solve, ‖Y_ref − the same solve
+    with half its steps‖ (``own``, its own error; else None); ``kind`` says how it was made."""
+
+    y: np.ndarray
+    norms: np.ndarray
+    own: np.ndarray | None
+    kind: str
+    seconds: float
+
+
+def block_reference(spec: StudySpec, block: int) -> BlockReference | PathwiseReference:
+    """The reference of one block: a :class:`BlockReference` for a weak study, a
+    :class:`PathwiseReference` for a pathwise one."""
+    return _weak_reference(spec, block) if spec.regime == "weak" else _pathwise_reference(spec, block)
+
+
+def _pathwise_reference(spec: StudySpec, block: int) -> PathwiseReference:
+    """The exact pathwise (or ODE) solution where the problem has one, else a fine SEEDS-2 solve on
+    the block's path (η > 0) or the probability-flow ODE to 1e-12 (η = 0): what
+    :meth:`StudySetup.reference` computes, for the block's start draws and path."""
+    import time
+
+    t0 = time.perf_counter()
+    setup = spec.setup(block)
+    y = setup.reference()
+    own = setup.reference_own_errors
+    return PathwiseReference(y.cpu().numpy(), y.norm(dim=-1).cpu().numpy(),
+                             None if own is None else own.cpu().numpy(), str(setup.reference_info["kind"]),
+                             time.perf_counter() - t0)
+
+
+def _weak_reference(spec: StudySpec, block: int) -> BlockReference:
     """SEEDS-2 (r = 1/2, phi_2) with one step per two path cells on the block's path (and on its
     reflection), and with half as many steps; α = 1 coordinates, float64 statistics."""
     import time
@@ -230,9 +304,18 @@ def block_reference(spec: WeakSpec, block: int) -> BlockReference:
     return BlockReference(phi_fine, reflected, phi_half, n_ref, time.perf_counter() - t0)
 
 
+def _tiled(parts):
+    parts = sorted(parts, key=lambda p: p.start)
+    for a, b in zip(parts, parts[1:]):
+        if a.stop != b.start:
+            raise ValueError(f"shards do not tile the paths: {shard_label(a.start, a.stop)} then "
+                             f"{shard_label(b.start, b.stop)}")
+    return parts
+
+
 @dataclass
 class ShardResult:
-    """Merged per-path arrays of a run of blocks, in path order.
+    """Merged per-path arrays of a run of blocks of a weak study, in path order.
 
     ``diffs`` (paths, levels, q): φ(Y_h) minus the reference statistics the study uses (the mean of
     the two antithetic references with ``variance_reduction="antithetic"``), or with
@@ -257,11 +340,7 @@ class ShardResult:
 
     @staticmethod
     def merge(parts: Sequence["ShardResult"]) -> "ShardResult":
-        parts = sorted(parts, key=lambda p: p.start)
-        for a, b in zip(parts, parts[1:]):
-            if a.stop != b.start:
-                raise ValueError(f"shards do not tile the paths: {shard_label(a.start, a.stop)} then "
-                                 f"{shard_label(b.start, b.stop)}")
+        parts = _tiled(parts)
         cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
         return ShardResult(parts[0].start, parts[-1].stop, cat("diffs"),
                            None if parts[0].plain is None else cat("plain"), cat("phi_ref"),
@@ -271,7 +350,89 @@ class ShardResult:
                            None if parts[0].rule_change is None else cat("rule_change"))
 
 
-def _block_errors(subject, spec: WeakSpec, block: int, ref: BlockReference):
+@dataclass
+class PathwiseResult:
+    """Merged per-path arrays of a run of blocks of a pathwise study, in path order.
+
+    ``errors`` (paths, levels): ‖Y_h − Y_ref‖ on the levels the shard ran; for a study in a
+    precision below float64 ``twin_errors`` (the same runs in float64) and ``twin_gaps``
+    (‖Y_h − Y_h in float64‖), else None; ``reference_norms`` ‖Y_ref‖ and ``reference_own`` its own
+    error per path (None for an exact reference); ``calls`` noise calls per level;
+    ``inconsistent`` the first block's reason when the subject is not path-consistent (its rows
+    then hold NaN from the failing level on), else None.
+    """
+
+    start: int
+    stop: int
+    errors: np.ndarray
+    twin_errors: np.ndarray | None
+    twin_gaps: np.ndarray | None
+    reference_norms: np.ndarray
+    reference_own: np.ndarray | None
+    calls: np.ndarray
+    reference: str
+    reference_seconds: float
+    seconds: float
+    inconsistent: str | None = None
+
+    @staticmethod
+    def merge(parts: Sequence["PathwiseResult"]) -> "PathwiseResult":
+        parts = _tiled(parts)
+        cat = lambda name: (None if getattr(parts[0], name) is None  # noqa: E731
+                            else np.concatenate([getattr(p, name) for p in parts]))
+        return PathwiseResult(parts[0].start, parts[-1].stop, cat("errors"), cat("twin_errors"), cat("twin_gaps"),
+                              cat("reference_norms"), cat("reference_own"), np.sum([p.calls for p in parts], axis=0),
+                              parts[0].reference, sum(p.reference_seconds for p in parts),
+                              sum(p.seconds for p in parts),
+                              next((p.inconsistent for p in parts if p.inconsistent is not None), None))
+
+
+def _block_pathwise(subject, spec: StudySpec, block: int, ref: PathwiseReference, levels) -> PathwiseResult:
+    """One block of a pathwise study: the subject on each level's grid from the block's start
+    draws, on its Brownian path (η > 0) or its fresh normals (η = 0); a float64 twin of each run
+    below float64. At η > 0 the first level is run twice: a subject that never reads the path, or
+    whose two runs differ, is not path-consistent (the block stops there)."""
+    from .studies import _CountingNoise, _Float64Noise, _run
+
+    setup = spec.setup(block)
+    y0 = setup.start_points()
+    stochastic = spec.eta > 0
+    base = setup.path() if stochastic else setup.fresh_noise()
+    target = torch.from_numpy(ref.y).to(y0.device)
+    shape = (setup.paths, len(levels))
+    errors = np.full(shape, np.nan)
+    twin = np.full(shape, np.nan) if setup.low_precision else None
+    gaps = np.full(shape, np.nan) if setup.low_precision else None
+    calls = np.zeros(len(levels), dtype=np.int64)
+    inconsistent = None
+    for i, n in enumerate(levels):
+        noise = _CountingNoise(base)
+        y = _run(subject, setup, y0, n, noise, spec.eta)
+        errors[:, i] = (y - target).norm(dim=-1).cpu().numpy()
+        calls[i] = noise.calls
+        if twin is not None:
+            exact = _run(subject, setup, y0.to(torch.float64), n, _Float64Noise(base), spec.eta)
+            twin[:, i] = (exact - target).norm(dim=-1).cpu().numpy()
+            gaps[:, i] = (y - exact).norm(dim=-1).cpu().numpy()
+        if stochastic and i == 0:
+            if noise.calls == 0:
+                inconsistent = (f"not path-consistent: the sampler never called noise_sampler at eta = "
+                                f"{spec.eta:g}, so its noise is not the study's Brownian path")
+            else:
+                again = _run(subject, setup, y0, n, base, spec.eta)
+                if not torch.equal(again, y):  # same code, same inputs: bit identity is the property
+                    diff = float((again - y).norm(dim=-1).max())
+                    inconsistent = (f"not path-consistent: two runs on the same Brownian path and start differ "
+                                    f"(by up to {diff:.3g}); the sampler draws noise of its own")
+            if inconsistent is not None:
+                errors[:, i] = np.nan
+                break
+    lo, hi = spec.block_rows(block)
+    return PathwiseResult(lo, hi, errors, twin, gaps, ref.norms, ref.own, calls, ref.kind, ref.seconds, 0.0,
+                          inconsistent)
+
+
+def _block_errors(subject, spec: StudySpec, block: int, ref: BlockReference):
     from .conditional import COARSER, local_weak_errors
     from .studies import _CountingNoise, _run
 
@@ -299,9 +460,11 @@ def _block_errors(subject, spec: WeakSpec, block: int, ref: BlockReference):
     return diffs, plain, calls, rule_change
 
 
-def weak_shard(subject, spec: WeakSpec, start: int, stop: int, references: Sequence) -> ShardResult:
-    """The blocks of paths start … stop − 1 of one subject's weak study (``references``: the
-    :class:`BlockReference` of each block, in order, or None to compute them here).
+def study_shard(subject, spec: StudySpec, start: int, stop: int, references: Sequence,
+                levels: Sequence[int] | None = None) -> ShardResult | PathwiseResult:
+    """The blocks of paths start … stop − 1 of one subject's study (``references``: the reference
+    of each block, in order, or None to compute them here): a :class:`ShardResult` for a weak
+    study, a :class:`PathwiseResult` on ``levels`` (default: the whole ladder) for a pathwise one.
 
     A :class:`~.subjects.SamplerError` comes back as one naming the path range; any other error
     as a :class:`ShardError` naming it and the cause.
@@ -312,6 +475,7 @@ def weak_shard(subject, spec: WeakSpec, start: int, stop: int, references: Seque
 
     t0 = time.perf_counter()
     label = shard_label(start, stop)
+    levels = tuple(spec.steps if levels is None else levels)
     try:
         if start % spec.path_block or not 0 <= start < stop <= spec.paths:
             raise ValueError(f"a shard must start on a block boundary (block {spec.path_block}) and lie "
@@ -323,6 +487,9 @@ def weak_shard(subject, spec: WeakSpec, start: int, stop: int, references: Seque
         with single_thread(spec.device):
             for b, ref in zip(blocks, references):
                 ref = block_reference(spec, b) if ref is None else ref
+                if spec.regime == "pathwise":
+                    parts.append(_block_pathwise(subject, spec, b, ref, levels))
+                    continue
                 diffs, plain, calls, rule_change = _block_errors(subject, spec, b, ref)
                 lo, hi = spec.block_rows(b)
                 parts.append(ShardResult(lo, hi, diffs, plain, ref.phi, ref.phi_half, calls, ref.steps,
@@ -333,9 +500,13 @@ def weak_shard(subject, spec: WeakSpec, start: int, stop: int, references: Seque
         raise
     except Exception as exc:
         raise ShardError(f"the shard of {label} failed: {type(exc).__name__}: {exc}") from exc
-    out = ShardResult.merge(parts)
+    out = type(parts[0]).merge(parts)
     out.seconds = time.perf_counter() - t0
     return out
+
+
+weak_shard = study_shard
+"""The shard function of a weak study (:func:`study_shard`)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,7 +515,7 @@ def weak_shard(subject, spec: WeakSpec, start: int, stop: int, references: Seque
 
 
 class ShardRunner:
-    """Runs the shards of a weak study and returns the merged result (:meth:`weak`).
+    """Runs the shards of a study and returns the merged result (:meth:`run`).
 
     Attributes:
         workers: how many shards can run at once (sets the default number of shards).
@@ -356,22 +527,26 @@ class ShardRunner:
     shards: int | None = None
     progress: bool = False
 
-    def default_shards(self, spec: WeakSpec) -> int:
+    def default_shards(self, spec: StudySpec) -> int:
         """Four shards per worker (so that a slow or restarted worker does not leave the others
         idle), at most one per block."""
         return self.shards if self.shards is not None else 4 * self.workers
 
-    def ranges(self, spec: WeakSpec) -> tuple[tuple[int, int], ...]:
+    def ranges(self, spec: StudySpec) -> tuple[tuple[int, int], ...]:
         return shard_ranges(spec.paths, self.default_shards(spec), spec.path_block)
 
-    def weak(self, subject, spec: WeakSpec, cache: dict) -> ShardResult:  # pragma: no cover
+    def run(self, subject, spec: StudySpec, cache: dict,
+            levels: Sequence[int] | None = None) -> ShardResult | PathwiseResult:  # pragma: no cover
+        """The merged result of ``subject``'s study ``spec`` (``levels``: :func:`study_shard`);
+        block references are taken from, and added to, ``cache``."""
         raise NotImplementedError
 
-    def _bar(self, total: int, spec: WeakSpec, subject):
+    def _bar(self, total: int, spec: StudySpec, subject):
         from tqdm.auto import tqdm
 
+        name = "weak" if spec.regime == "weak" else ("strong" if spec.eta > 0 else "deterministic")
         return tqdm(total=total, disable=not self.progress, leave=False, unit="shard",
-                    desc=f"weak {subject.label[:24]} {spec.paths} paths")
+                    desc=f"{name} {subject.label[:24]} {spec.paths} paths")
 
 
 class LocalRunner(ShardRunner):
@@ -380,10 +555,11 @@ class LocalRunner(ShardRunner):
     def __init__(self, shards: int | None = None, progress: bool = False):
         self.shards, self.progress = shards, progress
 
-    def default_shards(self, spec: WeakSpec) -> int:
+    def default_shards(self, spec: StudySpec) -> int:
         return 1 if self.shards is None else self.shards
 
-    def weak(self, subject, spec: WeakSpec, cache: dict) -> ShardResult:
+    def run(self, subject, spec: StudySpec, cache: dict,
+            levels: Sequence[int] | None = None) -> ShardResult | PathwiseResult:
         parts = []
         with self._bar(len(self.ranges(spec)), spec, subject) as bar:
             for start, stop in self.ranges(spec):
@@ -399,9 +575,9 @@ class LocalRunner(ShardRunner):
                             raise ShardError(f"the reference of {shard_label(lo, hi)} failed: "
                                              f"{type(exc).__name__}: {exc}") from exc
                     refs.append(cache[key])
-                parts.append(weak_shard(subject, spec, start, stop, refs))
+                parts.append(study_shard(subject, spec, start, stop, refs, levels))
                 bar.update()
-        return ShardResult.merge(parts)
+        return type(parts[0]).merge(parts)
 
 
 def check_workers(workers) -> int | None:
@@ -431,10 +607,11 @@ def check_shards(shards) -> int | None:
     return int(shards)
 
 
-def check_path_block(path_block) -> int:
-    """None (:data:`PATH_BLOCK`) or a positive int (ValueError naming ``path_block``)."""
+def check_path_block(path_block) -> int | None:
+    """None (the regime's default: :data:`PATH_BLOCK`, :data:`PATHWISE_BLOCK`) or a positive int
+    (ValueError naming ``path_block``)."""
     if path_block is None:
-        return PATH_BLOCK
+        return None
     if isinstance(path_block, bool) or not isinstance(path_block, (int, np.integer)) or path_block < 1:
         raise ValueError(f"path_block must be a positive int, got {path_block!r}")
     return int(path_block)
@@ -442,7 +619,7 @@ def check_path_block(path_block) -> int:
 
 @contextlib.contextmanager
 def open_runner(workers=None, scheduler=None, *, shards=None, progress: bool = False, device: str = "cpu"):
-    """The runner of a study's weak shards: on a Dask cluster for ``workers`` (embedded) or
+    """The runner of a study's shards: on a Dask cluster for ``workers`` (embedded) or
     ``scheduler`` (existing; :mod:`.cluster`, which imports Dask), else in this process
     (:class:`LocalRunner`; Dask is not imported). Arguments are checked first (ValueError
     naming the argument)."""

@@ -149,6 +149,8 @@ class StudySetup:
 
     def __post_init__(self):
         self.steps = check_steps(self.steps)
+        # What the setup was built from (a name, or the instance), to rebuild it in a shard.
+        self.problem_arg, self.schedule_arg = self.problem_name, self.schedule_name
         if isinstance(self.problem_name, str):
             self.problem = get_problem(self.problem_name)
         else:
@@ -170,6 +172,7 @@ class StudySetup:
         self._path = None
         self._refs: dict = {}
         self.reference_info: dict = {}
+        self.reference_own_errors: torch.Tensor | None = None  # per path, for a fine reference
 
     # -- shared random inputs ---------------------------------------------------------------
 
@@ -249,9 +252,9 @@ class StudySetup:
         fine, half = (solver.solve(self.model, a0 * y0, g, schedule=self.schedule, noise=path,
                                    eta=self.eta, prediction="data").to(torch.float64) / a1
                       for g in grids)
-        own = float((fine - half).norm(dim=-1).mean())
+        self.reference_own_errors = (fine - half).norm(dim=-1)
         self.reference_info = {"kind": f"SEEDS-2 (r=1/2, phi_2) with {n_ref} steps on the same path",
-                               "error_estimate": own, "steps": n_ref}
+                               "error_estimate": float(self.reference_own_errors.mean()), "steps": n_ref}
         return fine
 
     def _ode_reference(self, y0: torch.Tensor) -> torch.Tensor:
@@ -286,16 +289,17 @@ class SetupCache:
     def __init__(self, *, seed: int = 0, device: str = "cpu", dtype: torch.dtype = torch.float64,
                  denominators: tuple[int, ...] = (1,), runner=None, variance_reduction: str | None = None,
                  path_block: int | None = None):
-        from .shards import PATH_BLOCK, check_variance_reduction
+        from .shards import check_path_block, check_variance_reduction
 
         self.seed, self.device, self.dtype = seed, device, dtype
         self.denominators = tuple(denominators)
         self._setups: dict = {}
-        # Weak Monte Carlo studies: where their shards run (None: in this process), the variance
-        # reduction and the paths per block; references per block are shared by every setup.
+        # Monte Carlo studies: where their shards run (None: in this process), the weak studies'
+        # variance reduction and the paths per block (None: the regime's default); references
+        # per block are shared by every setup.
         self.runner = runner
         self.variance_reduction = check_variance_reduction(variance_reduction)
-        self.path_block = PATH_BLOCK if path_block is None else int(path_block)
+        self.path_block = check_path_block(path_block)
         self.block_references: dict = {}
 
     def get(self, problem, schedule: str, eta: float, steps, paths: int,
@@ -408,70 +412,53 @@ def _nonfinite(per_sample: np.ndarray, steps) -> str | None:
 
 
 def _pathwise(subject: Subject, setup: StudySetup, replicates: int, memo: dict | None = None) -> _Outcome:
-    """Strong (η > 0) or deterministic (η = 0) ladder. ``memo`` keeps a deterministic ladder's
-    per-sample numbers by (paths, step count) for the later rounds of :func:`settle` (no path is
-    read, so they do not change with the ladder; a strong ladder's path does)."""
+    """Strong (η > 0) or deterministic (η = 0) ladder, in shards of paths (:mod:`.shards`; in this
+    process, or on the setup's Dask runner). ``memo`` keeps a deterministic ladder's per-path
+    numbers by (paths, step count) for the later rounds of :func:`settle` (no path is read, so
+    they do not change with the ladder; a strong ladder's path does)."""
+    from .shards import LocalRunner, StudySpec
+
     out = _Outcome()
-    ref = setup.reference()
-    out.reference = setup.reference_info.get("kind")
-    y0 = setup.start_points()
     stochastic = setup.eta > 0
-    base = setup.path() if stochastic else setup.fresh_noise()
-    per_sample = np.empty((setup.paths, len(setup.steps)))
-    rounding, per_path_rounding, twin_mean = [], [], []
+    spec = StudySpec.of(setup, "pathwise")
+    runner = getattr(setup, "runner", None) or LocalRunner()
+    cache = getattr(setup, "block_references", None)
+    if cache is None:
+        cache = setup.block_references = {}
     memo = {} if (memo is None or stochastic) else memo
-    for i, n in enumerate(setup.steps):
-        key = ("deterministic", setup.paths, n)
-        if key in memo:
-            per_sample[:, i], numbers = memo[key]
-            for column, value in zip((rounding, per_path_rounding, twin_mean), numbers):
-                column.append(value)
-            continue
-        noise = _CountingNoise(base)
-        y = _run(subject, setup, y0, n, noise, setup.eta)
-        per_sample[:, i] = (y - ref).norm(dim=-1).cpu().numpy()
-        if setup.low_precision:
-            twin = _run(subject, setup, y0.to(torch.float64), n, _Float64Noise(base), setup.eta)
-            twin_errors = (twin - ref).norm(dim=-1).cpu().numpy()
-            rounding.append(rounding_of_mean(per_sample[:, i], twin_errors))
-            per_path_rounding.append(float((y - twin).norm(dim=-1).mean()))
-            twin_mean.append(float(twin_errors.mean()))
-        if not stochastic:
-            memo[key] = (per_sample[:, i].copy(),
-                         (rounding[-1], per_path_rounding[-1], twin_mean[-1]) if setup.low_precision else ())
-        if stochastic and i == 0:
-            if noise.calls == 0:
-                out.failed, out.more_evidence_helps = True, False
-                out.reason = (f"not path-consistent: the sampler never called noise_sampler at eta = "
-                              f"{setup.eta:g}, so its noise is not the study's Brownian path")
-                return out
-            again = _run(subject, setup, y0, n, base, setup.eta)
-            if not torch.equal(again, y):  # same code, same inputs: bit identity is the property
-                diff = float((again - y).norm(dim=-1).max())
-                out.failed, out.more_evidence_helps = True, False
-                out.reason = (f"not path-consistent: two runs on the same Brownian path and start differ "
-                              f"(by up to {diff:.3g}); the sampler draws noise of its own")
-                return out
+    key = lambda n: ("deterministic", setup.paths, n)  # noqa: E731
+    todo = [n for n in setup.steps if key(n) not in memo]
+    merged = runner.run(subject, spec, cache, levels=todo)
+    out.reference = merged.reference
+    if merged.inconsistent is not None:
+        out.failed, out.more_evidence_helps, out.reason = True, False, merged.inconsistent
+        return out
+    for i, n in enumerate(todo):
+        memo[key(n)] = tuple(None if a is None else a[:, i] for a in
+                             (merged.errors, merged.twin_errors, merged.twin_gaps))
+    columns = [memo[key(n)] for n in setup.steps]
+    per_sample = np.stack([c[0] for c in columns], axis=1)
     out.errors = per_sample.mean(axis=0).tolist()
     bad = _nonfinite(per_sample, setup.steps)
     if bad:
         out.failed, out.more_evidence_helps, out.reason = True, False, bad
         return out
     out.details["rms_errors"] = np.sqrt((per_sample ** 2).mean(axis=0)).tolist()
-    scale = float(ref.norm(dim=-1).mean())
-    floor = setup.floor(scale)
-    if rounding:
-        out.details.update(rounding_errors=rounding, per_path_rounding_errors=per_path_rounding,
-                           twin_errors=twin_mean)
-        floor = _rounding_floor(out, rounding)
+    out.details.update(shards=len(runner.ranges(spec)), path_block=spec.path_block, workers=int(runner.workers))
+    floor = setup.floor(float(merged.reference_norms.mean()))
+    if setup.low_precision:
+        out.details.update(rounding_errors=[rounding_of_mean(e, t) for e, t, _ in columns],
+                           per_path_rounding_errors=[float(g.mean()) for _, _, g in columns],
+                           twin_errors=[float(t.mean()) for _, t, _ in columns])
+        floor = _rounding_floor(out, out.details["rounding_errors"])
     try:
         out.fit = S.bootstrap_order(setup.step_sizes, per_sample, replicates=replicates,
                                     seed=setup.seed, floor=floor)
         out.errors_ci_low, out.errors_ci_high = list(out.fit.errors_ci_low), list(out.fit.errors_ci_high)
     except ValueError as exc:
         out.reason = str(exc)
-    est = setup.reference_info.get("error_estimate")
-    if est is not None:
+    if merged.reference_own is not None:
+        est = float(merged.reference_own.mean())
         smallest = float(min(out.errors))
         out.details.update(reference_error=est, reference_adequate=bool(est < smallest / 10.0))
         if not est < smallest / 10.0:
@@ -559,10 +546,10 @@ def _weak_statistics(problem, y: torch.Tensor, sigma_end: float) -> np.ndarray:
 def _weak_monte_carlo(subject: Subject, setup: StudySetup, replicates: int) -> _Outcome:
     """Weak ladder on a nonlinear problem: same-path Monte Carlo against a fine reference, in
     shards of paths (:mod:`.shards`; in this process, or on the setup's Dask runner)."""
-    from .shards import LocalRunner, ShardResult, WeakSpec, reduction_factors
+    from .shards import LocalRunner, ShardResult, StudySpec, reduction_factors
 
     out = _Outcome()
-    spec = WeakSpec.of(setup)
+    spec = StudySpec.of(setup)
     runner = getattr(setup, "runner", None) or LocalRunner()
     cache = getattr(setup, "block_references", None)
     if cache is None:
@@ -571,7 +558,7 @@ def _weak_monte_carlo(subject: Subject, setup: StudySetup, replicates: int) -> _
     if conditional and getattr(setup.problem, "_components", None) is None:
         raise ValueError(f"variance_reduction='conditional' needs a problem with Gaussian components "
                          f"(a mixture), got {type(setup.problem).__name__}")
-    merged: ShardResult = runner.weak(subject, spec, cache)
+    merged: ShardResult = runner.run(subject, spec, cache)
     if conditional:
         from .conditional import COARSER, NODES, ORTHOGONAL_NODES
 

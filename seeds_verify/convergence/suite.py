@@ -82,7 +82,8 @@ def _stochastic_eta(config: SuiteConfig) -> float:
 def run_suite(config: SuiteConfig, progress: bool = True) -> dict:
     """Run the study; returns {"records": [RegimeResult, ...], "mutations", "exactness"}.
 
-    Weak Monte Carlo studies run their shards on the Dask cluster the config names
+    Monte Carlo studies (weak on a mixture, strong, deterministic) run their shards on the Dask
+    cluster the config names
     (``workers``: an embedded one; ``scheduler``: an existing one), else in this process."""
 
     with open_runner(config.workers, config.scheduler, shards=config.shards, progress=progress,

@@ -161,8 +161,9 @@ def verify_sampler(sampler: Callable, *, eta: float | None = None, regimes: Sequ
     error is at least 10 times it; when finer points lie at that floor the ladder is made
     coarser and denser instead of finer (``studies.settle``, docs/precision.md).
 
-    Weak Monte Carlo studies (mixtures) run in shards of whole blocks of ``path_block`` paths
-    (default :data:`.shards.PATH_BLOCK`), each block drawing its start points and Brownian path
+    Monte Carlo studies (weak on a mixture, strong, deterministic) run in shards of whole blocks
+    of ``path_block`` paths (default :data:`.shards.PATH_BLOCK` for weak, :data:`.shards.PATHWISE_BLOCK`
+    for strong and deterministic studies), each block drawing its start points and Brownian path
     from its own seed, so the records do not depend on how the paths are split: ``shards`` per
     study (default one in this process, four per worker on a cluster), on an embedded Dask
     ``LocalCluster`` of ``workers`` processes or on the cluster at ``scheduler`` (an address;
