@@ -208,6 +208,23 @@ def _ladder_table(result) -> list[str]:
     return rows
 
 
+def _paths_to_settle(paths: int, half: float, margin: float) -> int:
+    """The fewest n ≥ ``paths`` with half · (t_{n−1} / t_{paths−1}) · sqrt(paths / n) ≤ margin (the
+    interval's half-width at n paths, from its half-width ``half`` at ``paths``)."""
+    from .convergence.statistics import _t_quantile
+
+    def fits(n: int) -> bool:
+        return half * _t_quantile(n - 1) / _t_quantile(paths - 1) * math.sqrt(paths / n) <= margin
+
+    lo, hi = paths, max(paths, math.ceil(paths * (half / margin) ** 2))  # t decreases: hi fits
+    if fits(lo):
+        return lo
+    while hi - lo > 1:  # fits(hi), not fits(lo)
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+    return hi
+
+
 def _settle_advice(result, declared: float, tolerance: float) -> str:
     """How much more evidence would likely settle an ``inconclusive`` verdict."""
     threshold = declared - tolerance
@@ -218,13 +235,14 @@ def _settle_advice(result, declared: float, tolerance: float) -> str:
     limited_by = result.details.get("limited_by", "curvature")
     finest = max(result.step_counts) if result.step_counts else 0
     if limited_by == "sampling" and result.paths > 0:
-        # A sampling-limited Monte Carlo interval narrows as 1/sqrt(paths): the side facing
-        # declared − tolerance must shrink to the distance of the estimate from it.
+        # A sampling-limited Monte Carlo interval narrows as t_{n−1}/sqrt(n) over n paths (the
+        # bootstrap's expanded tails, statistics.bootstrap_tail): the side facing declared −
+        # tolerance must shrink to the distance of the estimate from it.
         half, margin = (est - lo, est - threshold) if est >= threshold else (hi - est, threshold - est)
         if margin <= 0 or half <= 0:
             return (f"the estimate {est:.3f} sits on declared - tolerance = {threshold:.3f}: no number of paths "
                     f"settles it; the order is at the edge of the claim")
-        need = math.ceil(result.paths * (half / margin) ** 2)
+        need = _paths_to_settle(result.paths, half, margin)
         return (f"the interval is limited by sampling noise (half-width {half:.3f} towards declared - tolerance, "
                 f"margin {margin:.3f}); about {need} paths would likely settle it "
                 f"(paths={need} or max_paths={need}; now {result.paths})")

@@ -11,6 +11,7 @@ import os
 
 import pytest
 import torch
+from scipy.stats import t
 
 from seeds_verify import testing
 from seeds_verify.convergence import RegimeResult, verify_sampler
@@ -145,7 +146,10 @@ def test_inconclusive_fails_with_the_paths_that_would_likely_settle_a_sampling_l
     threshold = 1.0 - 0.25
     est = r.measured_order
     half, margin = (est - r.ci_low, est - threshold) if est >= threshold else (r.ci_high - est, threshold - est)
-    need = math.ceil(8 * (half / margin) ** 2)
+    # The half-width over n paths goes as t_{n-1}/sqrt(n) (expanded bootstrap tails): the fewest n.
+    width = lambda n: half * t.ppf(0.975, n - 1) / t.ppf(0.975, 7) * math.sqrt(8 / n)  # noqa: E731
+    need = next(n for n in range(8, 10 ** 6) if width(n) <= margin)
+    assert need < math.ceil(8 * (half / margin) ** 2)  # fewer than 1/sqrt(n) alone would say
     assert "verdict: inconclusive" in msg
     assert f"about {need} paths would likely settle it" in msg
 
@@ -170,13 +174,17 @@ def _synthetic(**fields) -> RegimeResult:
     return RegimeResult(**base)
 
 
-def test_the_paths_estimate_scales_the_half_width_as_one_over_root_paths():
-    # est 0.9, threshold 0.75: half-width 0.3 towards it, margin 0.15 → 100 × (0.3/0.15)² = 400.
+def test_the_paths_estimate_scales_the_half_width_as_t_over_root_paths():
+    # est 0.9, threshold 0.75: half-width 0.3 towards it at 100 paths, margin 0.15. With 1/sqrt(n)
+    # alone 100 × (0.3/0.15)² = 400 paths; the t-quantile of the expanded tails falls from
+    # t_99 = 1.984 to t_392 = 1.966 on the way, so 393 paths suffice.
+    width = lambda n: 0.3 * t.ppf(0.975, n - 1) / t.ppf(0.975, 99) * math.sqrt(100 / n)  # noqa: E731
+    assert width(393) <= 0.15 < width(392)
     advice = testing._settle_advice(_synthetic(), 1.0, 0.25)
-    assert "about 400 paths" in advice
-    # Below the threshold the upper half-width counts: est 0.6, hi 0.9, margin 0.15 → 400 again.
+    assert "about 393 paths" in advice
+    # Below the threshold the upper half-width counts: est 0.6, hi 0.9, margin 0.15 → 393 again.
     advice = testing._settle_advice(_synthetic(measured_order=0.6, ci_low=0.3, ci_high=0.9), 1.0, 0.25)
-    assert "about 400 paths" in advice
+    assert "about 393 paths" in advice
     # On the threshold no number of paths decides.
     advice = testing._settle_advice(_synthetic(measured_order=0.75), 1.0, 0.25)
     assert "no number of paths" in advice

@@ -150,6 +150,20 @@ class _NodeSource:
                          "its state")
 
 
+class _Replay:
+    """The path's answers to the queries of a replay, kept by (λ_a, λ_b, k) for the chunks of one
+    step (the path answers for all its rows; each chunk takes its own)."""
+
+    def __init__(self, path):
+        self.path, self.values = path, {}
+
+    def __call__(self, lam_a, lam_b, k):
+        key = (float(lam_a), float(lam_b), float(k))
+        if key not in self.values:
+            self.values[key] = self.path(lam_a, lam_b, k)
+        return self.values[key]
+
+
 def _ends_by(lam: float, edge: float) -> bool:
     """Whether λ lies at or before the grid point ``edge`` (to the rounding of σ = e^{−λ} round trips)."""
     return lam <= edge + 1e-9 * max(1.0, abs(edge))
@@ -195,6 +209,8 @@ def _conditional_step(subject, setup, start, grid, queries, law, sigma_next, rul
     values = torch.einsum("jc,cnd->jnd", query_w, nodes).to(start.device)  # each query's value at each node
     node_w = node_w.to(start.device)
     m = values.shape[1]
+    if path is not None:  # the replayed noise: each query read once for all paths, sliced per chunk
+        path = _Replay(path)
     out = []
     for lo in range(0, start.shape[0], chunk):
         hi = min(start.shape[0], lo + chunk)

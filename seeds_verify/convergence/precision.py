@@ -246,7 +246,7 @@ def useful_steps_limit(steps, per_path_errors, per_path_rounding, *, replicates:
         be, br = e[idx].mean(axis=1), r[idx].mean(axis=1)
         limits[start:stop] = crossing(steps, be, br)
         boot_r[start:stop] = br
-    q = (1.0 - S.CONFIDENCE) / 2.0
+    q = S.bootstrap_tail(paths)
     lo, hi = np.quantile(limits, [q, 1.0 - q], method="inverted_cdf")
     r_lo, r_hi = np.quantile(boot_r, [q, 1.0 - q], axis=0)
     return UsefulStepsLimit(value, float(lo), float(hi), steps[0], steps[-1]), r_lo, r_hi
