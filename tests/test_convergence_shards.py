@@ -155,3 +155,17 @@ def test_pathwise_shard_reports_a_sampler_that_is_not_path_consistent():
     out = LocalRunner(shards=2).run(sampler_subject(own_noise, eta=1.0), spec, {})
     assert out.inconsistent.startswith("not path-consistent: the sampler never called noise_sampler")
     assert out.errors.shape == (40, 3) and np.isnan(out.errors).all()
+
+
+def test_block_setups_are_shared_by_the_subjects_that_follow_each_other():
+    """The subjects of a study share a block's setup (its path is drawn once); only the last
+    BLOCK_SETUPS_KEPT are kept, and a different study gets its own."""
+    from seeds_verify.convergence import shards
+
+    a = shards.StudySpec("gaussian", "edm", 1.0, (4, 8, 16), 40, 0, "cpu", torch.float64, (1,), 16, regime="pathwise")
+    b = shards.StudySpec("gaussian", "edm", 1.0, (4, 8, 16), 40, 1, "cpu", torch.float64, (1,), 16, regime="pathwise")
+    first = a.setup(0)
+    assert a.setup(0) is first and a.setup(1) is not first and b.setup(0) is not first
+    assert len(shards._BLOCK_SETUPS) <= shards.BLOCK_SETUPS_KEPT
+    assert a.setup(0) is not first  # pushed out by the two after it
+    assert torch.equal(a.setup(0).start_points(), first.start_points())

@@ -75,6 +75,10 @@ WEAK_REFINE = 8
 
 _BLOCK_CACHE_BYTES = 256 * 2 ** 20  # Brownian-path moments kept per block (redrawn beyond it)
 
+BLOCK_SETUPS_KEPT = 2
+"""Block setups (with their paths, at most ``_BLOCK_CACHE_BYTES`` of moments each) kept per process."""
+_BLOCK_SETUPS: dict = {}
+
 
 class ShardError(RuntimeError):
     """A shard of a study failed; the message names its path range and the cause."""
@@ -154,12 +158,23 @@ class StudySpec:
                 self.block_rows(block)[1] - block * self.path_block)
 
     def setup(self, block: int) -> "BlockSetup":
-        """The :class:`BlockSetup` of one block."""
-        start, stop = self.block_rows(block)
-        s = BlockSetup(self.problem, self.schedule, self.eta, self.steps, stop - start, self.seed,
-                       self.device, self.dtype, self.denominators)
-        s.rows, s.block, s.path_block, s.regime = (start, stop), block, self.path_block, self.regime
-        return s
+        """The :class:`BlockSetup` of one block. The last :data:`BLOCK_SETUPS_KEPT` are kept in
+        this process, so that the subjects of a study that run one after the other share the
+        block's start draws, path and reference instead of drawing them again."""
+        named = lambda v: v if isinstance(v, str) else ("instance", id(v))  # noqa: E731
+        key = (self.regime, named(self.problem), named(self.schedule), self.eta, self.steps, self.paths,
+               self.seed, self.device, str(self.dtype), self.denominators, self.path_block, block)
+        hit = _BLOCK_SETUPS.pop(key, None)
+        if hit is None:
+            # (A kept setup holds its problem and schedule, so an id in a kept key is not reused.)
+            start, stop = self.block_rows(block)
+            hit = BlockSetup(self.problem, self.schedule, self.eta, self.steps, stop - start, self.seed,
+                             self.device, self.dtype, self.denominators)
+            hit.rows, hit.block, hit.path_block, hit.regime = (start, stop), block, self.path_block, self.regime
+        _BLOCK_SETUPS[key] = hit  # most recent last
+        while len(_BLOCK_SETUPS) > BLOCK_SETUPS_KEPT:
+            _BLOCK_SETUPS.pop(next(iter(_BLOCK_SETUPS)))
+        return hit
 
 
 WeakSpec = StudySpec
