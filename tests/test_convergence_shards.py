@@ -169,3 +169,31 @@ def test_block_setups_are_shared_by_the_subjects_that_follow_each_other():
     assert len(shards._BLOCK_SETUPS) <= shards.BLOCK_SETUPS_KEPT
     assert a.setup(0) is not first  # pushed out by the two after it
     assert torch.equal(a.setup(0).start_points(), first.start_points())
+
+
+def test_in_process_runner_builds_each_block_once_per_subject(monkeypatch):
+    """Reference and runs of a block follow each other, so the block's setup (its path) is built
+    once for them, however many blocks the study has."""
+    from seeds_verify.convergence import shards
+
+    built = []
+    original = shards.BlockSetup.__post_init__
+
+    def counting(self):
+        built.append(self)
+        original(self)
+
+    monkeypatch.setattr(shards.BlockSetup, "__post_init__", counting)
+    shards.clear_block_setups()
+    spec = shards.StudySpec("gmm", "edm", 1.0, (4, 8, 16), 64, 0, "cpu", torch.float64, (2,), 16, regime="pathwise")
+    shards.LocalRunner().run(_seeds2(), spec, {})
+    assert len(built) == spec.blocks == 4
+
+
+def test_a_ladder_too_fine_for_one_path_is_a_value_error_naming_steps():
+    from seeds_verify.convergence import verify_sampler
+    from seeds_verify.samplers import sample_seeds_1
+
+    for regime, problem in (("strong", "gaussian"), ("weak", "gmm")):
+        with pytest.raises(ValueError, match="steps: the Brownian path would need"):
+            verify_sampler(sample_seeds_1, regimes=(regime,), problem=problem, steps=(97, 101, 103), paths=8)

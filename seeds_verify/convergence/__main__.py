@@ -202,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the mutation checks (default on, off with --sampler)")
     p.add_argument("--workers", type=_workers, default=None, metavar="N",
                    help="run the Monte Carlo studies' shards on an embedded Dask LocalCluster of N "
-                        "worker processes, one thread each (needs the cluster extra; docs/cluster.md)")
+                        "worker processes, one thread each (needs the cluster extra; docs/cluster.md); "
+                        "shards are whole blocks of 128 paths (weak) or 1024 paths (strong, deterministic)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run them on the existing Dask cluster at ADDRESS, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--shards", type=positive_int, default=None,

@@ -220,8 +220,8 @@ def useful_steps_limit(steps, per_path_errors, per_path_rounding, *, replicates:
 
     Each replicate draws the paths with replacement (``numpy.random.default_rng(seed)``, the same
     draws for every step count, for E and for R: :func:`.statistics.bootstrap_order`'s
-    convention) and recomputes N*; the interval ends are the 2.5 % and 97.5 % empirical
-    quantiles (order statistics, so a replicate whose limit lies beyond the ladder counts as
+    convention) and recomputes N*; the interval ends are the empirical quantiles at
+    :func:`.statistics.bootstrap_tail` (2.5 % widened for few paths) and 1 − that (order statistics, so a replicate whose limit lies beyond the ladder counts as
     beyond the end it misses). Also returns the 95 % interval of R(N) per step count.
     """
     steps = check_steps(steps)

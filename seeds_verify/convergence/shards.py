@@ -1,7 +1,8 @@
 """Monte Carlo studies in shards of paths (MATH §9; docs/cluster.md, docs/weak_mixture.md).
 
 The paths of a weak study on a nonlinear problem, and of a strong or deterministic (*pathwise*)
-study, are independent given their random inputs, so the study is split by path index. The unit is a *block* of ``path_block`` consecutive paths:
+study, are independent given their random inputs, so the study is split by path index. The
+unit is a *block* of ``path_block`` consecutive paths:
 
 * block b's start draws y_T come from a generator seeded by (seed, b) (``path_block`` draws,
   cut to the paths the study holds), and its Brownian path from streams seeded by (seed + 1,
@@ -28,7 +29,7 @@ on a Dask cluster. References are kept per block and reused by every subject of 
 
 Memory of one shard: its start draws and outputs (paths × dim per ladder level and reference),
 the weak statistics ((paths × levels × q) float64, q = dim + dim(dim+1)/2 + components) or the
-pathwise errors ((paths × levels) float64, twice with a float64 twin) and the block's Brownian
+pathwise errors ((paths × levels) float64; three such arrays with a float64 twin) and the block's Brownian
 path moments, bounded by the path's cache (docs/cluster.md states the bound).
 """
 
@@ -37,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -51,7 +53,8 @@ __all__ = ["PATH_BLOCK", "PATHWISE_BLOCK", "ShardError", "StudySpec", "WeakSpec"
            "PathwiseReference", "ShardResult", "PathwiseResult", "shard_ranges", "ShardRunner", "LocalRunner",
            "study_shard", "weak_shard", "block_reference", "VARIANCE_REDUCTIONS", "SHARDED_REGIMES",
            "shard_label", "open_runner", "check_workers", "check_scheduler", "check_shards",
-           "check_path_block", "BlockSetup", "WEAK_REFINE", "reference_refine"]
+           "check_path_block", "BlockSetup", "WEAK_REFINE", "reference_refine", "BLOCK_SETUPS_KEPT",
+           "clear_block_setups"]
 
 PATH_BLOCK = 128
 """Paths drawn and computed together in a weak study (part of the definition of its numbers)."""
@@ -78,6 +81,14 @@ _BLOCK_CACHE_BYTES = 256 * 2 ** 20  # Brownian-path moments kept per block (redr
 BLOCK_SETUPS_KEPT = 2
 """Block setups (with their paths, at most ``_BLOCK_CACHE_BYTES`` of moments each) kept per process."""
 _BLOCK_SETUPS: dict = {}
+_BLOCK_SETUPS_LOCK = threading.Lock()  # a Dask worker may run tasks in several threads
+
+
+def clear_block_setups() -> None:
+    """Drop the block setups kept in this process (their paths and references; done when a
+    runner of :func:`open_runner` closes)."""
+    with _BLOCK_SETUPS_LOCK:
+        _BLOCK_SETUPS.clear()
 
 
 class ShardError(RuntimeError):
@@ -164,16 +175,18 @@ class StudySpec:
         named = lambda v: v if isinstance(v, str) else ("instance", id(v))  # noqa: E731
         key = (self.regime, named(self.problem), named(self.schedule), self.eta, self.steps, self.paths,
                self.seed, self.device, str(self.dtype), self.denominators, self.path_block, block)
-        hit = _BLOCK_SETUPS.pop(key, None)
+        with _BLOCK_SETUPS_LOCK:
+            hit = _BLOCK_SETUPS.pop(key, None)
         if hit is None:
             # (A kept setup holds its problem and schedule, so an id in a kept key is not reused.)
             start, stop = self.block_rows(block)
             hit = BlockSetup(self.problem, self.schedule, self.eta, self.steps, stop - start, self.seed,
                              self.device, self.dtype, self.denominators)
             hit.rows, hit.block, hit.path_block, hit.regime = (start, stop), block, self.path_block, self.regime
-        _BLOCK_SETUPS[key] = hit  # most recent last
-        while len(_BLOCK_SETUPS) > BLOCK_SETUPS_KEPT:
-            _BLOCK_SETUPS.pop(next(iter(_BLOCK_SETUPS)))
+        with _BLOCK_SETUPS_LOCK:
+            _BLOCK_SETUPS[key] = hit  # most recent last
+            while len(_BLOCK_SETUPS) > BLOCK_SETUPS_KEPT:
+                _BLOCK_SETUPS.pop(next(iter(_BLOCK_SETUPS)), None)
         return hit
 
 
@@ -440,7 +453,9 @@ def _block_pathwise(subject, spec: StudySpec, block: int, ref: PathwiseReference
                     inconsistent = (f"not path-consistent: two runs on the same Brownian path and start differ "
                                     f"(by up to {diff:.3g}); the sampler draws noise of its own")
             if inconsistent is not None:
-                errors[:, i] = np.nan
+                for values in (errors, twin, gaps):
+                    if values is not None:
+                        values[:, i] = np.nan
                 break
     lo, hi = spec.block_rows(block)
     return PathwiseResult(lo, hi, errors, twin, gaps, ref.norms, ref.own, calls, ref.kind, ref.seconds, 0.0,
@@ -575,10 +590,12 @@ class LocalRunner(ShardRunner):
 
     def run(self, subject, spec: StudySpec, cache: dict,
             levels: Sequence[int] | None = None) -> ShardResult | PathwiseResult:
+        # Block by block, its reference just before its runs: the block's setup (start draws,
+        # path) is then still kept for them (StudySpec.setup). A shard's numbers are those of
+        # its blocks, so running them one at a time changes nothing but the order.
         parts = []
         with self._bar(len(self.ranges(spec)), spec, subject) as bar:
             for start, stop in self.ranges(spec):
-                refs = []
                 for b in range(start // spec.path_block, -(-stop // spec.path_block)):
                     key = spec.reference_key(b)
                     if key not in cache:
@@ -589,8 +606,8 @@ class LocalRunner(ShardRunner):
                             lo, hi = spec.block_rows(b)
                             raise ShardError(f"the reference of {shard_label(lo, hi)} failed: "
                                              f"{type(exc).__name__}: {exc}") from exc
-                    refs.append(cache[key])
-                parts.append(study_shard(subject, spec, start, stop, refs, levels))
+                    lo, hi = spec.block_rows(b)
+                    parts.append(study_shard(subject, spec, lo, hi, [cache[key]], levels))
                 bar.update()
         return type(parts[0]).merge(parts)
 
@@ -641,13 +658,16 @@ def open_runner(workers=None, scheduler=None, *, shards=None, progress: bool = F
     workers, scheduler, shards = check_workers(workers), check_scheduler(scheduler), check_shards(shards)
     if workers is not None and scheduler is not None:
         raise ValueError("give workers (an embedded cluster) or scheduler (an existing one), not both")
-    if workers is None and scheduler is None:
-        yield LocalRunner(shards, progress)
-        return
-    from .cluster import cluster_runner
+    try:
+        if workers is None and scheduler is None:
+            yield LocalRunner(shards, progress)
+            return
+        from .cluster import cluster_runner
 
-    with cluster_runner(workers, scheduler, shards=shards, progress=progress, device=device) as runner:
-        yield runner
+        with cluster_runner(workers, scheduler, shards=shards, progress=progress, device=device) as runner:
+            yield runner
+    finally:
+        clear_block_setups()
 
 
 def check_variance_reduction(value) -> str | None:

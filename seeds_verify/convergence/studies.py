@@ -420,6 +420,8 @@ def _pathwise(subject: Subject, setup: StudySetup, replicates: int, memo: dict |
 
     out = _Outcome()
     stochastic = setup.eta > 0
+    if stochastic:
+        setup.path_cells(setup._refine())  # a ladder too fine for one path: ValueError naming steps
     spec = StudySpec.of(setup, "pathwise")
     runner = getattr(setup, "runner", None) or LocalRunner()
     cache = getattr(setup, "block_references", None)
@@ -546,9 +548,10 @@ def _weak_statistics(problem, y: torch.Tensor, sigma_end: float) -> np.ndarray:
 def _weak_monte_carlo(subject: Subject, setup: StudySetup, replicates: int) -> _Outcome:
     """Weak ladder on a nonlinear problem: same-path Monte Carlo against a fine reference, in
     shards of paths (:mod:`.shards`; in this process, or on the setup's Dask runner)."""
-    from .shards import LocalRunner, ShardResult, StudySpec, reduction_factors
+    from .shards import LocalRunner, ShardResult, StudySpec, reduction_factors, reference_refine
 
     out = _Outcome()
+    setup.path_cells(reference_refine(setup.denominators))  # a ladder too fine for one path: ValueError
     spec = StudySpec.of(setup)
     runner = getattr(setup, "runner", None) or LocalRunner()
     cache = getattr(setup, "block_references", None)
