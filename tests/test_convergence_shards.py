@@ -197,3 +197,18 @@ def test_a_ladder_too_fine_for_one_path_is_a_value_error_naming_steps():
     for regime, problem in (("strong", "gaussian"), ("weak", "gmm")):
         with pytest.raises(ValueError, match="steps: the Brownian path would need"):
             verify_sampler(sample_seeds_1, regimes=(regime,), problem=problem, steps=(97, 101, 103), paths=8)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("eta", [1.0, 0.0])
+def test_pathwise_shards_on_cuda_do_not_depend_on_the_split(eta):
+    """On the GPU too a block's numbers are its own: one shard and three agree bit for bit, the
+    reference comes back to the host, and the errors are finite."""
+    from seeds_verify.convergence.shards import LocalRunner, StudySpec
+
+    spec = StudySpec("gmm", "edm", eta, (4, 8, 16), 100, 3, "cuda", torch.float64, (2,), 32, regime="pathwise")
+    whole = LocalRunner().run(_seeds2(), spec, {})
+    split = LocalRunner(shards=3).run(_seeds2(), spec, {})
+    assert np.isfinite(whole.errors).all() and np.array_equal(whole.errors, split.errors)
+    assert isinstance(whole.reference_norms, np.ndarray)
