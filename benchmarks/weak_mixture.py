@@ -72,6 +72,15 @@ def subjects(names=None):
     return out
 
 
+def _rules(args):
+    """The conditional study's rules from --conditional-nodes / --orthogonal-draws (None: the defaults)."""
+    if args.conditional_nodes is None and args.orthogonal_draws is None:
+        return None
+    from seeds_verify.convergence.conditional import RULES, Rules
+
+    return Rules(args.conditional_nodes or RULES.nodes, RULES.orthogonal_nodes, args.orthogonal_draws)
+
+
 def run(args) -> dict:
     from seeds_verify.convergence import Ladder, SetupCache, verify_subject
     from seeds_verify.convergence.shards import open_runner
@@ -91,7 +100,8 @@ def run(args) -> dict:
                 for schedule in args.schedules:
                     t1 = time.perf_counter()
                     setups = SetupCache(seed=args.seed, device=args.device, denominators=dens, runner=runner,
-                                        variance_reduction=args.variance_reduction, path_block=args.path_block)
+                                        variance_reduction=args.variance_reduction, path_block=args.path_block,
+                                        conditional_rules=_rules(args))
                     for subject, source in chosen:
                         result = verify_subject(subject, regimes=("weak",), problem=problem, schedule=schedule,
                                                 ladder=ladder, setups=setups, tolerance=args.tolerance,
@@ -108,6 +118,7 @@ def run(args) -> dict:
         "command": ["python", "-m", "benchmarks.weak_mixture", *sys.argv[1:]],
         "paths": args.paths, "steps": list(steps), "workers": workers, "scheduler": args.scheduler,
         "shards": args.shards, "variance_reduction": args.variance_reduction, "seed": args.seed,
+        "conditional_rules": None if _rules(args) is None else vars(_rules(args)),
         "path_block": args.path_block or PATH_BLOCK, "device": args.device,
         "tolerance": args.tolerance, "bootstrap_replicates": args.replicates,
         "wall_time_s": round(wall, 1), "timings_s": timings,
@@ -145,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedules", type=lambda t: tuple(t.split(",")), default=SCHEDULES)
     p.add_argument("--samplers", type=lambda t: tuple(t.split(",")), default=None)
     p.add_argument("--variance-reduction", choices=("none", "antithetic", "conditional"), default="antithetic")
+    p.add_argument("--conditional-nodes", type=positive_int, default=None,
+                   help="conditional: Gauss-Hermite nodes per axis for a step's increment (default 12; "
+                        "the coarser rule has 4 fewer)")
+    p.add_argument("--orthogonal-draws", type=positive_int, default=None,
+                   help="conditional: the rest of a step's noise by this many antithetic draws per path "
+                        "and step (even) instead of the 3-node rule (docs/weak_mixture.md §5b)")
     p.add_argument("--tolerance", type=float, default=0.25)
     p.add_argument("--replicates", type=positive_int, default=1000)
     p.add_argument("--seed", type=int, default=0)
@@ -176,7 +193,8 @@ def merge(old: dict, new: dict) -> dict:
     def run_of(payload):
         m = payload["meta"]
         return {"command": m.get("command"), "paths": m.get("paths"), "steps": m.get("steps"),
-                "variance_reduction": m.get("variance_reduction"), "wall_time_s": m.get("wall_time_s"),
+                "variance_reduction": m.get("variance_reduction"), "conditional_rules": m.get("conditional_rules"),
+                "wall_time_s": m.get("wall_time_s"),
                 "workers": m.get("workers"), "paths_per_second_per_worker": m.get("paths_per_second_per_worker"),
                 "samplers": [f"{r['sampler']} {r['problem']} {r['schedule']}" for r in payload["records"]]}
 

@@ -99,6 +99,43 @@ def test_sum_of_local_errors_is_an_unbiased_weak_error(request, name, paths):
         assert np.abs(e.mean(0)).sum() > Z * (e.std(0, ddof=1) / math.sqrt(paths)).sum()
 
 
+def test_sampled_rest_of_the_noise_is_unbiased_and_its_own_per_seed(seeds2):
+    """The rest of a SEEDS-2 step's noise at 8 antithetic draws per path (Rules.orthogonal_draws):
+    against the plain unbiased estimate on the same paths (5 standard errors plus the change under
+    the coarser increment rule, same draws); the draws depend on (seed, steps, step) alone, not
+    on how the paths are chunked, and another seed gives other numbers."""
+    paths = 256
+    setup, path, y0 = _setup(paths)
+    law = C.ConditionalLaw(setup.problem, setup.sigma_end)
+    kw = dict(orthogonal_draws=8, draw_seed=5)
+    for n in (4, 8):
+        e = C.local_weak_errors(seeds2, setup, y0, n, path, **kw)
+        coarse = C.local_weak_errors(seeds2, setup, y0, n, path, nodes=C.RULES.coarser().nodes, **kw)
+        out = seeds2.run(setup, y0, setup.grids[n], path, 1.0)
+        plain = weak_statistics(setup.problem, out, setup.sigma_end) - law(y0, setup.sigma_start).numpy()
+        d = e - plain
+        se = d.std(0, ddof=1) / math.sqrt(paths)
+        assert np.all(np.abs(d.mean(0)) <= Z * se + np.abs((e - coarse).mean(0))), (n, d.mean(0) / se)
+    few = slice(0, 6)
+    a = C.local_weak_errors(seeds2, setup, y0[few], 4, path_rows(path, few), nodes=4, **kw)
+    b = C.local_weak_errors(seeds2, setup, y0[few], 4, path_rows(path, few), nodes=4, chunk=4, **kw)
+    c = C.local_weak_errors(seeds2, setup, y0[few], 4, path_rows(path, few), nodes=4, orthogonal_draws=8, draw_seed=6)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def path_rows(path, rows):
+    """The path's answers for some of its rows."""
+    return lambda lam_a, lam_b, k: path(lam_a, lam_b, k)[rows]
+
+
+@pytest.mark.parametrize("draws", [0, 3, True, 2.0])
+def test_orthogonal_draws_must_be_even(draws):
+    with pytest.raises(ValueError, match="orthogonal_draws"):
+        C.Rules(orthogonal_draws=draws)
+    with pytest.raises(ValueError, match="nodes"):
+        C.Rules(nodes=4).coarser()
+
+
 def test_a_sampler_with_memory_is_refused_a_restart_from_its_state(remembering):
     subject = remembering
     setup, path, y0 = _setup(8)
@@ -214,9 +251,34 @@ def test_engine_records_the_conditional_study_the_same_for_any_split(sampler):
     a, b = records
     assert a["errors"] == b["errors"] and a["measured_order"] == b["measured_order"]
     assert a["reference"].startswith("none: the sum of the local weak errors")
+    assert a["details"]["rules"]["nodes"] == C.RULES.nodes and a["details"]["rules"]["orthogonal_draws"] is None
     vr = a["details"]["variance_reduction"]
     assert vr["method"] == "conditional" and len(vr["factors"]) == 3
     assert len(a["details"]["rule_change"]) == 3
+
+
+def test_engine_with_sampled_rest_of_the_noise_is_the_same_for_any_split():
+    """A SEEDS-2 study whose rest of the noise is drawn (4 draws, 8 increment nodes): the draws are
+    each block's own, so one and two shards give the same record; the record names its rules."""
+    from seeds_verify.convergence import Ladder, SetupCache, verify_subject
+    from seeds_verify.convergence.shards import LocalRunner
+
+    rules = C.Rules(nodes=8, orthogonal_draws=4)
+    records = []
+    for shards in (1, 2):
+        setups = SetupCache(seed=0, runner=LocalRunner(shards), path_block=16, variance_reduction="conditional",
+                            conditional_rules=rules, denominators=(2,))
+        subject = sampler_subject(samplers.sample_seeds_2, eta=1.0, declared={"weak": 2.0})
+        r = verify_subject(subject, regimes=("weak",), problem="gmm", schedule="edm",
+                           ladder=Ladder((4, 8, 16), 32, 32, 16), setups=setups).regimes["weak"]
+        records.append(r.to_record())
+    a, b = records
+    assert a["errors"] == b["errors"] and np.all(np.isfinite(a["errors"]))
+    assert a["details"]["rules"] == dict(nodes=8, orthogonal_nodes=3, orthogonal_draws=4,
+                                         coarser=dict(nodes=4, orthogonal_nodes=2))
+    assert "4 antithetic draws per path and step" in a["reference"]
+    with pytest.raises(TypeError, match="conditional_rules"):
+        SetupCache(conditional_rules={"nodes": 8})
 
 
 def test_report_draws_one_page_per_weak_file(tmp_path):

@@ -36,12 +36,16 @@ boundary, and the problem must have Gaussian components in α = 1 coordinates (`
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from ..noise import coarsen_increments
 
-__all__ = ["ConditionalLaw", "gauss_hermite", "local_weak_errors", "NODES", "ORTHOGONAL_NODES", "COARSER", "RESTARTS"]
+__all__ = ["ConditionalLaw", "gauss_hermite", "local_weak_errors", "NODES", "ORTHOGONAL_NODES", "COARSER", "RESTARTS",
+           "Rules", "RULES"]
 
 #: Relative difference allowed between a run and the same steps run one at a time (float64).
 ONE_STEP_RTOL = 1e-9
@@ -52,6 +56,42 @@ NODES, ORTHOGONAL_NODES = 12, 3
 COARSER = {"nodes": NODES - 4, "orthogonal_nodes": ORTHOGONAL_NODES - 1}
 #: Most re-runs of one step per path (the tensor rules grow as nodes^dimension).
 MAX_NODES = 2 ** 16
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How a step's noise is integrated: ``nodes`` Gauss–Hermite nodes per axis for its whole
+    increment; the rest either by ``orthogonal_nodes`` per axis (a tensor rule) or, with
+    ``orthogonal_draws`` = M (even), by M antithetic draws per path and step (unbiased, no rule
+    error; docs/weak_mixture.md §5b). :meth:`coarser` is the rule whose change bounds the error:
+    4 fewer increment nodes, and one fewer orthogonal node or the same draws."""
+
+    nodes: int = NODES
+    orthogonal_nodes: int = ORTHOGONAL_NODES
+    orthogonal_draws: int | None = None
+
+    def __post_init__(self):
+        for name in ("nodes", "orthogonal_nodes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        m = self.orthogonal_draws
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 2 or m % 2):
+            raise ValueError(f"orthogonal_draws must be None or an even int >= 2, got {m!r}")
+
+    def coarser(self) -> "Rules":
+        if self.nodes <= 4:
+            raise ValueError(f"nodes must exceed 4 for a coarser rule, got {self.nodes}")
+        return Rules(self.nodes - 4, max(1, self.orthogonal_nodes - 1), self.orthogonal_draws)
+
+    def describe(self) -> str:
+        rest = (f"{self.orthogonal_draws} antithetic draws per path and step" if self.orthogonal_draws
+                else f"{self.orthogonal_nodes} nodes per axis")
+        return f"Gauss-Hermite, {self.nodes} nodes per axis for a step's increment, {rest} for the rest"
+
+
+RULES = Rules()
+"""The default rules (12 increment nodes, a 3-node tensor rule for the rest)."""
 
 
 def _check_rule_size(size: int, what: str) -> None:
@@ -182,10 +222,20 @@ def _orthonormal_complement(v: torch.Tensor) -> torch.Tensor:
     return q[:, 1:c]
 
 
-def _conditional_step(subject, setup, start, grid, queries, law, sigma_next, rules, chunk, path=None):
+def _draws(seed: int, steps: int, n: int, shape) -> torch.Tensor:
+    """Standard normals for the rest of step ``n``'s noise on the grid of ``steps`` steps, from a
+    generator seeded by (seed, steps, n) alone (float64, on the CPU)."""
+    digest = hashlib.blake2b(f"{seed}:{steps}:{n}".encode(), digest_size=8, person=b"RestDraws").digest()
+    gen = torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+    return torch.randn(shape, generator=gen, dtype=torch.float64)
+
+
+def _conditional_step(subject, setup, start, grid, queries, law, sigma_next, rules, chunk, path=None, draws=None):
     """Q̂_n for the paths re-run from ``start`` (P, d) over ``grid``: the step that ends it, whose
     recorded noise ``queries`` are increments of one weight exponent, at the nodes of the two rules
-    (module docstring); ``path`` answers the queries before the step (a replay from the start)."""
+    (module docstring); ``path`` answers the queries before the step (a replay from the start).
+    ``draws`` = (seed, steps, n, M): the rest of the noise at M antithetic draws per path
+    (:func:`_draws`) instead of the orthogonal rule."""
     points, weights, orthogonal = rules
     ks = {q[2] for q in queries}
     if len(ks) != 1:
@@ -196,6 +246,11 @@ def _conditional_step(subject, setup, start, grid, queries, law, sigma_next, rul
     v = torch.as_tensor(_unit_weights(cells, cells[0], cells[-1], k))  # (C,), |v| = 1
     query_w = torch.as_tensor(np.stack([_unit_weights(cells, a, b, k) for a, b, _ in queries]))  # (J, C)
     c, d = v.shape[0], start.shape[-1]
+    if c > 1 and draws is not None:
+        seed, steps, n, m = draws
+        normals = _draws(seed, steps, n, (start.shape[0], m // 2, (c - 1) * d))
+        return _sampled_step(subject, setup, start, grid, queries, query_w, v, law, sigma_next, points, weights,
+                             normals, chunk, path)
     if c > 1:  # the orthogonal part at the nodes of its rule: (O, C, d) and weights (O,)
         _check_rule_size(points.shape[0] * orthogonal ** ((c - 1) * d),
                          f"{orthogonal} nodes in {(c - 1) * d} more dimensions for {c} noise cells")
@@ -219,6 +274,36 @@ def _conditional_step(subject, setup, start, grid, queries, law, sigma_next, rul
         finals = subject.run(setup, start[lo:hi].repeat_interleave(m, dim=0), grid, source, setup.eta)
         u = law(finals.to(torch.float64), sigma_next).reshape(hi - lo, m, -1)
         out.append(torch.einsum("n,pns->ps", node_w, u))
+    return torch.cat(out)
+
+
+def _sampled_step(subject, setup, start, grid, queries, query_w, v, law, sigma_next, points, weights, draws,
+                  chunk, path):
+    """Q̂_n with the rest of the noise at each path's own antithetic draws (module docstring of
+    :class:`Rules`): per path, M draws × the increment's nodes, the rule's weights over the
+    nodes and 1/M over the draws."""
+    c, d = v.shape[0], start.shape[-1]
+    basis = _orthonormal_complement(v)  # (C, C − 1)
+    step = points.to(torch.float64)[:, None, :] * v[None, :, None]  # (Q, C, d)
+    weights = weights.to(start.device)
+    half = draws.shape[1]
+    if path is not None:
+        path = _Replay(path)
+    out = []
+    for lo in range(0, start.shape[0], chunk):
+        hi = min(start.shape[0], lo + chunk)
+        eta = draws[lo:hi].reshape(hi - lo, half, c - 1, d)
+        eta = torch.cat([eta, -eta], dim=1)  # (p, M, C − 1, d)
+        rest = torch.einsum("cm,pkmd->pkcd", basis, eta)  # (p, M, C, d)
+        cells = rest[:, :, None] + step[None, None]  # (p, M, Q, C, d)
+        values = torch.einsum("jc,pmqcd->jpmqd", query_w, cells).to(start.device)
+        per_path = values.shape[2] * values.shape[3]
+        values = values.reshape(len(queries), -1, d)
+        source = _NodeSource({q: values[j] for j, q in enumerate(queries)}, path, float(grid[-2]),
+                             slice(lo, hi), per_path)
+        finals = subject.run(setup, start[lo:hi].repeat_interleave(per_path, dim=0), grid, source, setup.eta)
+        u = law(finals.to(torch.float64), sigma_next).reshape(hi - lo, 2 * half, points.shape[0], -1)
+        out.append(torch.einsum("q,pmqs->pms", weights, u).mean(dim=1))
     return torch.cat(out)
 
 
@@ -256,7 +341,8 @@ RESTARTS = ("auto", "state", "start")
 
 def local_weak_errors(subject, setup, y0: torch.Tensor, steps: int, path, *, nodes: int = NODES,
                       orthogonal_nodes: int = ORTHOGONAL_NODES, law: ConditionalLaw | None = None,
-                      chunk: int = 128, restart: str = "auto") -> np.ndarray:
+                      chunk: int = 128, restart: str = "auto", orthogonal_draws: int | None = None,
+                      draw_seed: int = 0) -> np.ndarray:
     """Per path the sum of the local weak errors of ``subject`` on the study grid of ``steps``
     steps (module docstring): an array (paths, q) whose mean estimates E φ(Y_N) − E φ(Y_end).
 
@@ -264,7 +350,9 @@ def local_weak_errors(subject, setup, y0: torch.Tensor, steps: int, path, *, nod
     exact draws at σ̃_start in α = 1 coordinates, ``path`` the study's Brownian path. The step's
     whole increment is integrated with ``nodes`` Gauss–Hermite nodes per axis, the rest with
     ``orthogonal_nodes`` (a step re-runs ``nodes^d · orthogonal_nodes^((C−1)d)`` times per path,
-    C the cells of its noise, d the dimension); ``chunk`` paths are re-run at once.
+    C the cells of its noise, d the dimension) or, with ``orthogonal_draws`` = M (even), by M
+    antithetic draws per path and step, seeded by (``draw_seed``, steps, step index) alone
+    (``nodes^d · M`` re-runs; unbiased, :class:`Rules`); ``chunk`` paths are re-run at once.
 
     ``restart``: ``"state"`` re-runs each step from its state (ValueError when the subject is
     not one-step: its run differs from its steps run one by one by more than
@@ -278,7 +366,10 @@ def local_weak_errors(subject, setup, y0: torch.Tensor, steps: int, path, *, nod
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if restart not in RESTARTS:
         raise ValueError(f"restart must be one of {RESTARTS}, got {restart!r}")
-    _check_rule_size(nodes ** y0.shape[-1], f"{nodes} nodes in {y0.shape[-1]} dimensions")
+    Rules(nodes, orthogonal_nodes, orthogonal_draws)  # checks orthogonal_draws
+    _check_rule_size(nodes ** y0.shape[-1] * (orthogonal_draws or 1),
+                     f"{nodes} nodes in {y0.shape[-1]} dimensions" + (f" × {orthogonal_draws} draws"
+                                                                      if orthogonal_draws else ""))
     lam = np.asarray(setup.grids[steps], dtype=np.float64)
     law = ConditionalLaw(setup.problem, setup.sigma_end) if law is None else law
     sigmas = np.exp(-lam)
@@ -296,7 +387,9 @@ def local_weak_errors(subject, setup, y0: torch.Tensor, steps: int, path, *, nod
         if queries[n]:
             start, grid, before = ((states[n], lam[n:n + 2], None) if alone is not None
                                    else (states[0], lam[:n + 2], path))
-            q = _conditional_step(subject, setup, start, grid, queries[n], law, sigmas[n + 1], rules, chunk, before)
+            draws = None if orthogonal_draws is None else (int(draw_seed), steps, n, orthogonal_draws)
+            q = _conditional_step(subject, setup, start, grid, queries[n], law, sigmas[n + 1], rules, chunk, before,
+                                  draws)
         else:  # a step that draws no noise: its next state is its conditional mean
             q = law(states[n + 1], sigmas[n + 1])
         total += q - law(states[n], sigmas[n])

@@ -133,6 +133,7 @@ class StudySpec:
     path_block: int = PATH_BLOCK
     variance_reduction: str | None = None
     regime: str = "weak"
+    rules: object = None  # conditional.Rules of a "conditional" weak study (None: conditional.RULES)
 
     def __post_init__(self):
         if self.regime not in SHARDED_REGIMES:
@@ -148,7 +149,8 @@ class StudySpec:
             block = PATH_BLOCK if regime == "weak" else PATHWISE_BLOCK
         return cls(problem, schedule, float(setup.eta), tuple(setup.steps), int(setup.paths), int(setup.seed),
                    str(setup.device), setup.dtype, tuple(setup.denominators), int(block),
-                   getattr(setup, "variance_reduction", None) if regime == "weak" else None, regime)
+                   getattr(setup, "variance_reduction", None) if regime == "weak" else None, regime,
+                   getattr(setup, "conditional_rules", None) if regime == "weak" else None)
 
     @property
     def blocks(self) -> int:
@@ -463,7 +465,7 @@ def _block_pathwise(subject, spec: StudySpec, block: int, ref: PathwiseReference
 
 
 def _block_errors(subject, spec: StudySpec, block: int, ref: BlockReference):
-    from .conditional import COARSER, local_weak_errors
+    from .conditional import RULES, local_weak_errors
     from .studies import _CountingNoise, _run
 
     setup = spec.setup(block)
@@ -481,8 +483,15 @@ def _block_errors(subject, spec: StudySpec, block: int, ref: BlockReference):
         phi = weak_statistics(setup.problem, _run(subject, setup, y0, n, noise, spec.eta), setup.sigma_end)
         calls[i] = noise.calls
         if conditional:
-            diffs[:, i] = local_weak_errors(subject, setup, y0, n, path)
-            rule_change[:, i] = diffs[:, i] - local_weak_errors(subject, setup, y0, n, path, **COARSER)
+            rules = spec.rules or RULES
+            draw_seed = _start_seed(spec.seed + 3, block)  # the rest's draws: the block's own
+            for r, sign in ((rules, 1.0), (rules.coarser(), -1.0)):
+                e = local_weak_errors(subject, setup, y0, n, path, nodes=r.nodes, orthogonal_nodes=r.orthogonal_nodes,
+                                      orthogonal_draws=r.orthogonal_draws, draw_seed=draw_seed)
+                if sign > 0:
+                    diffs[:, i] = e
+                else:
+                    rule_change[:, i] = diffs[:, i] - e
         else:
             diffs[:, i] = phi - base
         if plain is not None:

@@ -288,7 +288,7 @@ class SetupCache:
 
     def __init__(self, *, seed: int = 0, device: str = "cpu", dtype: torch.dtype = torch.float64,
                  denominators: tuple[int, ...] = (1,), runner=None, variance_reduction: str | None = None,
-                 path_block: int | None = None):
+                 path_block: int | None = None, conditional_rules=None):
         from .shards import check_path_block, check_variance_reduction
 
         self.seed, self.device, self.dtype = seed, device, dtype
@@ -301,6 +301,13 @@ class SetupCache:
         self.variance_reduction = check_variance_reduction(variance_reduction)
         self.path_block = check_path_block(path_block)
         self.block_references: dict = {}
+        # The quadrature rules of variance_reduction="conditional" (None: conditional.RULES).
+        if conditional_rules is not None:
+            from .conditional import Rules
+
+            if not isinstance(conditional_rules, Rules):
+                raise TypeError(f"conditional_rules must be a conditional.Rules, got {type(conditional_rules).__name__}")
+        self.conditional_rules = conditional_rules
 
     def get(self, problem, schedule: str, eta: float, steps, paths: int,
             denominators: tuple[int, ...] = ()) -> StudySetup:
@@ -313,6 +320,7 @@ class SetupCache:
                                self.dtype, dens)
             setup.runner, setup.variance_reduction = self.runner, self.variance_reduction
             setup.path_block, setup.block_references = self.path_block, self.block_references
+            setup.conditional_rules = self.conditional_rules
             self._setups[key] = setup
         return self._setups[key]
 
@@ -563,11 +571,11 @@ def _weak_monte_carlo(subject: Subject, setup: StudySetup, replicates: int) -> _
                          f"(a mixture), got {type(setup.problem).__name__}")
     merged: ShardResult = runner.run(subject, spec, cache)
     if conditional:
-        from .conditional import COARSER, NODES, ORTHOGONAL_NODES
+        from .conditional import RULES
 
+        rules = spec.rules or RULES
         out.reference = (f"none: the sum of the local weak errors from the exact conditional law "
-                         f"(Gauss-Hermite, {NODES} nodes per axis for a step's increment, {ORTHOGONAL_NODES} "
-                         f"for the rest); compared with SEEDS-2 (r=1/2, phi_2) with "
+                         f"({rules.describe()}); compared with SEEDS-2 (r=1/2, phi_2) with "
                          f"{merged.reference_steps} steps on the same path")
     else:
         out.reference = (f"SEEDS-2 (r=1/2, phi_2) with {merged.reference_steps} steps on the same path"
@@ -621,8 +629,11 @@ def _weak_monte_carlo(subject: Subject, setup: StudySetup, replicates: int) -> _
         change = stat(merged.rule_change.mean(axis=0))
         inadequate = np.nonzero(~(change * ROUNDING_MARGIN < np.asarray(out.errors)))[0]
         coarsest = int(inadequate[-1]) + 1 if inadequate.size else 0
-        out.details.update(rule_change=change.tolist(), rules=dict(nodes=NODES, orthogonal_nodes=ORTHOGONAL_NODES,
-                                                                   coarser=dict(COARSER)),
+        coarser = rules.coarser()
+        out.details.update(rule_change=change.tolist(),
+                           rules=dict(nodes=rules.nodes, orthogonal_nodes=rules.orthogonal_nodes,
+                                      orthogonal_draws=rules.orthogonal_draws,
+                                      coarser=dict(nodes=coarser.nodes, orthogonal_nodes=coarser.orthogonal_nodes)),
                            rules_adequate_from=setup.steps[coarsest] if coarsest < len(setup.steps) else None)
     try:
         out.fit = S.bootstrap_order(setup.step_sizes, diffs, replicates=replicates, seed=setup.seed,
