@@ -211,6 +211,11 @@ def main(argv=None) -> int:
         args.workers = None
     args.steps = args.steps or (QUICK["steps"] if args.quick else STEPS)
     args.paths = args.paths or (QUICK["paths"] if args.quick else PATHS)
+    try:
+        if _rules(args) is not None:
+            _rules(args).coarser()
+    except ValueError as exc:
+        parser.error(f"argument --conditional-nodes/--orthogonal-draws: {exc}")
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
