@@ -52,8 +52,6 @@ ONE_STEP_RTOL = 1e-9
 #: Gauss–Hermite nodes per axis for a step's whole increment and for the rest of its noise (the
 #: change to 20 and to 3 nodes is below 1e-3 of the weak error on the ring, docs/weak_mixture.md §3b).
 NODES, ORTHOGONAL_NODES = 12, 3
-#: The coarser rules whose change of the estimate a study records as the rules' error.
-COARSER = {"nodes": NODES - 4, "orthogonal_nodes": ORTHOGONAL_NODES - 1}
 #: Most re-runs of one step per path (the tensor rules grow as nodes^dimension).
 MAX_NODES = 2 ** 16
 
@@ -92,6 +90,9 @@ class Rules:
 
 RULES = Rules()
 """The default rules (12 increment nodes, a 3-node tensor rule for the rest)."""
+
+#: The coarser rules whose change of the estimate a study records as the rules' error.
+COARSER = {"nodes": RULES.coarser().nodes, "orthogonal_nodes": RULES.coarser().orthogonal_nodes}
 
 
 def _check_rule_size(size: int, what: str) -> None:
@@ -247,63 +248,47 @@ def _conditional_step(subject, setup, start, grid, queries, law, sigma_next, rul
     query_w = torch.as_tensor(np.stack([_unit_weights(cells, a, b, k) for a, b, _ in queries]))  # (J, C)
     c, d = v.shape[0], start.shape[-1]
     if c > 1 and draws is not None:
-        seed, steps, n, m = draws
-        normals = _draws(seed, steps, n, (start.shape[0], m // 2, (c - 1) * d))
-        return _sampled_step(subject, setup, start, grid, queries, query_w, v, law, sigma_next, points, weights,
-                             normals, chunk, path)
-    if c > 1:  # the orthogonal part at the nodes of its rule: (O, C, d) and weights (O,)
-        _check_rule_size(points.shape[0] * orthogonal ** ((c - 1) * d),
-                         f"{orthogonal} nodes in {(c - 1) * d} more dimensions for {c} noise cells")
-        o_points, o_weights = gauss_hermite(orthogonal, (c - 1) * d)
-        parts = torch.einsum("cm,omd->ocd", _orthonormal_complement(v), o_points.reshape(-1, c - 1, d))
+        # Each path's own M antithetic draws of the rest × the increment's nodes: weights w_q / M.
+        seed, steps, n, m_draws = draws
+        normals = _draws(seed, steps, n, (start.shape[0], m_draws // 2, (c - 1) * d))
+        basis = _orthonormal_complement(v)  # (C, C − 1)
+        step = points.to(torch.float64)[:, None, :] * v[None, :, None]  # (Q, C, d)
+        node_w = (weights[None, :] / m_draws).expand(m_draws, -1).reshape(-1)
+
+        def chunk_values(lo, hi):  # (J, paths·M·Q, d)
+            eta = normals[lo:hi].reshape(hi - lo, -1, c - 1, d)
+            rest = torch.einsum("cm,pkmd->pkcd", basis, torch.cat([eta, -eta], dim=1))  # (p, M, C, d)
+            at = rest[:, :, None] + step[None, None]  # (p, M, Q, C, d)
+            return torch.einsum("jc,pmqcd->jpmqd", query_w, at).reshape(len(queries), -1, d).to(start.device)
     else:
-        parts, o_weights = torch.zeros((1, 1, d), dtype=torch.float64), torch.ones(1, dtype=torch.float64)
-    step = points.to(torch.float64)[None, :, :] * v[:, None, None]  # (C, Q, d)
-    nodes = (parts[:, :, None, :] + step[None]).permute(1, 0, 2, 3).reshape(c, -1, d)  # (C, O·Q, d)
-    node_w = (o_weights[:, None] * weights[None, :]).reshape(-1)
-    values = torch.einsum("jc,cnd->jnd", query_w, nodes).to(start.device)  # each query's value at each node
+        if c > 1:  # the orthogonal part at the nodes of its rule: (O, C, d) and weights (O,)
+            _check_rule_size(points.shape[0] * orthogonal ** ((c - 1) * d),
+                             f"{orthogonal} nodes in {(c - 1) * d} more dimensions for {c} noise cells")
+            o_points, o_weights = gauss_hermite(orthogonal, (c - 1) * d)
+            parts = torch.einsum("cm,omd->ocd", _orthonormal_complement(v), o_points.reshape(-1, c - 1, d))
+        else:
+            parts, o_weights = torch.zeros((1, 1, d), dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+        step = points.to(torch.float64)[None, :, :] * v[:, None, None]  # (C, Q, d)
+        nodes = (parts[:, :, None, :] + step[None]).permute(1, 0, 2, 3).reshape(c, -1, d)  # (C, O·Q, d)
+        node_w = (o_weights[:, None] * weights[None, :]).reshape(-1)
+        values = torch.einsum("jc,cnd->jnd", query_w, nodes).to(start.device)  # each query at each node
+
+        def chunk_values(lo, hi):  # the same nodes for every path
+            return values.repeat(1, hi - lo, 1)
+
     node_w = node_w.to(start.device)
-    m = values.shape[1]
+    m = node_w.shape[0]
     if path is not None:  # the replayed noise: each query read once for all paths, sliced per chunk
         path = _Replay(path)
     out = []
     for lo in range(0, start.shape[0], chunk):
         hi = min(start.shape[0], lo + chunk)
-        source = _NodeSource({q: values[j].repeat(hi - lo, 1) for j, q in enumerate(queries)}, path,
-                             float(grid[-2]), slice(lo, hi), m)
+        at_nodes = chunk_values(lo, hi)
+        source = _NodeSource({q: at_nodes[j] for j, q in enumerate(queries)}, path, float(grid[-2]), slice(lo, hi),
+                             m)
         finals = subject.run(setup, start[lo:hi].repeat_interleave(m, dim=0), grid, source, setup.eta)
         u = law(finals.to(torch.float64), sigma_next).reshape(hi - lo, m, -1)
         out.append(torch.einsum("n,pns->ps", node_w, u))
-    return torch.cat(out)
-
-
-def _sampled_step(subject, setup, start, grid, queries, query_w, v, law, sigma_next, points, weights, draws,
-                  chunk, path):
-    """Q̂_n with the rest of the noise at each path's own antithetic draws (module docstring of
-    :class:`Rules`): per path, M draws × the increment's nodes, the rule's weights over the
-    nodes and 1/M over the draws."""
-    c, d = v.shape[0], start.shape[-1]
-    basis = _orthonormal_complement(v)  # (C, C − 1)
-    step = points.to(torch.float64)[:, None, :] * v[None, :, None]  # (Q, C, d)
-    weights = weights.to(start.device)
-    half = draws.shape[1]
-    if path is not None:
-        path = _Replay(path)
-    out = []
-    for lo in range(0, start.shape[0], chunk):
-        hi = min(start.shape[0], lo + chunk)
-        eta = draws[lo:hi].reshape(hi - lo, half, c - 1, d)
-        eta = torch.cat([eta, -eta], dim=1)  # (p, M, C − 1, d)
-        rest = torch.einsum("cm,pkmd->pkcd", basis, eta)  # (p, M, C, d)
-        cells = rest[:, :, None] + step[None, None]  # (p, M, Q, C, d)
-        values = torch.einsum("jc,pmqcd->jpmqd", query_w, cells).to(start.device)
-        per_path = values.shape[2] * values.shape[3]
-        values = values.reshape(len(queries), -1, d)
-        source = _NodeSource({q: values[j] for j, q in enumerate(queries)}, path, float(grid[-2]),
-                             slice(lo, hi), per_path)
-        finals = subject.run(setup, start[lo:hi].repeat_interleave(per_path, dim=0), grid, source, setup.eta)
-        u = law(finals.to(torch.float64), sigma_next).reshape(hi - lo, 2 * half, points.shape[0], -1)
-        out.append(torch.einsum("q,pmqs->pms", weights, u).mean(dim=1))
     return torch.cat(out)
 
 

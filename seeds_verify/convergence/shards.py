@@ -111,6 +111,11 @@ def shard_ranges(paths: int, shards: int, block: int = PATH_BLOCK) -> tuple[tupl
     return tuple((edges[i] * block, min(paths, edges[i + 1] * block)) for i in range(shards))
 
 
+def _named(value):
+    """A problem or schedule in a cache key: its name, or its instance's identity."""
+    return value if isinstance(value, str) else ("instance", id(value))
+
+
 def _start_seed(seed: int, block: int) -> int:
     digest = hashlib.blake2b(f"{seed}:{block}".encode(), digest_size=8, person=b"StartDraws").digest()
     return int.from_bytes(digest, "little") >> 1
@@ -164,9 +169,8 @@ class StudySpec:
         """What a block's reference depends on (the same for every subject and for any number of
         paths that fills the block alike; a deterministic reference reads no path, so not the
         ladder either)."""
-        named = lambda v: v if isinstance(v, str) else ("instance", id(v))  # noqa: E731
         ladder = None if (self.regime == "pathwise" and self.eta == 0.0) else (self.steps, self.denominators)
-        return (self.regime, named(self.problem), named(self.schedule), self.eta, ladder, self.seed, self.device,
+        return (self.regime, _named(self.problem), _named(self.schedule), self.eta, ladder, self.seed, self.device,
                 str(self.dtype), self.path_block, self.variance_reduction, block,
                 self.block_rows(block)[1] - block * self.path_block)
 
@@ -174,8 +178,7 @@ class StudySpec:
         """The :class:`BlockSetup` of one block. The last :data:`BLOCK_SETUPS_KEPT` are kept in
         this process, so that the subjects of a study that run one after the other share the
         block's start draws, path and reference instead of drawing them again."""
-        named = lambda v: v if isinstance(v, str) else ("instance", id(v))  # noqa: E731
-        key = (self.regime, named(self.problem), named(self.schedule), self.eta, self.steps, self.paths,
+        key = (self.regime, _named(self.problem), _named(self.schedule), self.eta, self.steps, self.paths,
                self.seed, self.device, str(self.dtype), self.denominators, self.path_block, block)
         with _BLOCK_SETUPS_LOCK:
             hit = _BLOCK_SETUPS.pop(key, None)
@@ -485,13 +488,14 @@ def _block_errors(subject, spec: StudySpec, block: int, ref: BlockReference):
         if conditional:
             rules = spec.rules or RULES
             draw_seed = _start_seed(spec.seed + 3, block)  # the rest's draws: the block's own
-            for r, sign in ((rules, 1.0), (rules.coarser(), -1.0)):
-                e = local_weak_errors(subject, setup, y0, n, path, nodes=r.nodes, orthogonal_nodes=r.orthogonal_nodes,
-                                      orthogonal_draws=r.orthogonal_draws, draw_seed=draw_seed)
-                if sign > 0:
-                    diffs[:, i] = e
-                else:
-                    rule_change[:, i] = diffs[:, i] - e
+
+            def estimate(r):
+                return local_weak_errors(subject, setup, y0, n, path, nodes=r.nodes,
+                                         orthogonal_nodes=r.orthogonal_nodes, orthogonal_draws=r.orthogonal_draws,
+                                         draw_seed=draw_seed)
+
+            diffs[:, i] = estimate(rules)
+            rule_change[:, i] = diffs[:, i] - estimate(rules.coarser())
         else:
             diffs[:, i] = phi - base
         if plain is not None:
