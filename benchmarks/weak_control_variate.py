@@ -80,9 +80,9 @@ def control_sums(law: ConditionalLaw, problem, states, sigmas, path, nodes: int)
 
 def study(sampler_name: str, schedule: str, paths: int, steps, seed: int, nodes: int) -> dict:
     from seeds_verify import samplers
-    from seeds_verify.convergence.shards import WeakSpec, block_reference, weak_statistics
+    from seeds_verify.convergence.shards import StudySpec, block_reference, weak_statistics
 
-    spec = WeakSpec("gmm", schedule, 1.0, tuple(steps), paths, seed, "cpu", torch.float64, (2,), path_block=paths)
+    spec = StudySpec("gmm", schedule, 1.0, tuple(steps), paths, seed, "cpu", torch.float64, (2,), path_block=paths)
     setup = spec.setup(0)
     problem, path = setup.problem, setup.path()
     y0 = setup.start_points()

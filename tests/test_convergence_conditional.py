@@ -13,14 +13,14 @@ import torch
 from seeds_verify import samplers
 from seeds_verify.convergence import sampler_subject, verify_sampler
 from seeds_verify.convergence import conditional as C
-from seeds_verify.convergence.shards import WeakSpec, check_variance_reduction, weak_statistics
+from seeds_verify.convergence.shards import StudySpec, check_variance_reduction, weak_statistics
 from seeds_verify.noise import BrownianPath
 
 Z = 5.0
 
 
 def _setup(paths, steps=(4, 8, 16), schedule="vp_linear"):
-    spec = WeakSpec("gmm", schedule, 1.0, steps, paths, 0, "cpu", torch.float64, (2,), path_block=paths)
+    spec = StudySpec("gmm", schedule, 1.0, steps, paths, 0, "cpu", torch.float64, (2,), path_block=paths)
     setup = spec.setup(0)
     return setup, setup.path(), setup.start_points()
 
@@ -212,7 +212,7 @@ def test_bad_rule_arguments_are_named(seeds1, kwargs, name):
 
 
 def test_rules_too_large_for_the_dimension_are_refused(seeds1):
-    spec = WeakSpec("gmm16", "edm", 1.0, (4, 8, 16), 4, 0, "cpu", torch.float64, (2,), path_block=4)
+    spec = StudySpec("gmm16", "edm", 1.0, (4, 8, 16), 4, 0, "cpu", torch.float64, (2,), path_block=4)
     setup = spec.setup(0)
     with pytest.raises(ValueError, match="low-dimensional"):
         C.local_weak_errors(seeds1, setup, setup.start_points(), 4, setup.path())

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seeds_verify.convergence.antithetic import ReflectedPath
-from seeds_verify.convergence.shards import ShardResult, WeakSpec, shard_ranges
+from seeds_verify.convergence.shards import ShardResult, StudySpec, shard_ranges
 from seeds_verify.noise import BrownianPath
 
 GRID = np.linspace(-2.0, 3.0, 97)
@@ -71,8 +71,8 @@ def test_reflection_keeps_the_coarse_increments_and_the_law():
 
 
 def test_block_start_draws_do_not_depend_on_the_number_of_paths():
-    a = WeakSpec("gmm", "edm", 1.0, (4, 8, 16), 100, 3, "cpu", torch.float64, (1,), 32)
-    b = WeakSpec("gmm", "edm", 1.0, (4, 8, 16), 70, 3, "cpu", torch.float64, (1,), 32)
+    a = StudySpec("gmm", "edm", 1.0, (4, 8, 16), 100, 3, "cpu", torch.float64, (1,), 32)
+    b = StudySpec("gmm", "edm", 1.0, (4, 8, 16), 70, 3, "cpu", torch.float64, (1,), 32)
     ya, yb = a.setup(2).start_points(), b.setup(2).start_points()
     assert ya.shape == (32, 2) and yb.shape == (6, 2)
     assert torch.equal(ya[:6], yb)

@@ -11,7 +11,7 @@ import torch
 from benchmarks.weak_control_variate import control_sums
 from seeds_verify.convergence.conditional import ConditionalLaw
 from seeds_verify import samplers
-from seeds_verify.convergence.shards import WeakSpec, weak_statistics
+from seeds_verify.convergence.shards import StudySpec, weak_statistics
 from seeds_verify.problems import get_problem
 
 SIGMA_END = 0.05
@@ -46,7 +46,7 @@ def test_mean_of_the_law_over_exact_draws_is_the_end_moments(ring, sigma):
 @pytest.mark.parametrize("sampler", ["sample_seeds_1", "sample_seeds_2"])
 def test_control_sums_have_mean_zero(sampler):
     paths, steps = 1024, 16
-    spec = WeakSpec("gmm", "vp_linear", 1.0, (4, 8, steps), paths, 0, "cpu", torch.float64, (2,), path_block=paths)
+    spec = StudySpec("gmm", "vp_linear", 1.0, (4, 8, steps), paths, 0, "cpu", torch.float64, (2,), path_block=paths)
     setup = spec.setup(0)
     law = ConditionalLaw(setup.problem, setup.sigma_end)
     sigmas = torch.as_tensor(np.exp(-setup.grids[steps]))

@@ -49,9 +49,9 @@ from ..noise import BrownianPath
 from ..schedules import lambda_grid
 from .studies import StudySetup, choose_moments, single_thread
 
-__all__ = ["PATH_BLOCK", "PATHWISE_BLOCK", "ShardError", "StudySpec", "WeakSpec", "BlockReference",
+__all__ = ["PATH_BLOCK", "PATHWISE_BLOCK", "ShardError", "StudySpec", "BlockReference",
            "PathwiseReference", "ShardResult", "PathwiseResult", "shard_ranges", "ShardRunner", "LocalRunner",
-           "study_shard", "weak_shard", "block_reference", "VARIANCE_REDUCTIONS", "SHARDED_REGIMES",
+           "study_shard", "block_reference", "VARIANCE_REDUCTIONS", "SHARDED_REGIMES",
            "shard_label", "open_runner", "check_workers", "check_scheduler", "check_shards",
            "check_path_block", "BlockSetup", "WEAK_REFINE", "reference_refine", "BLOCK_SETUPS_KEPT",
            "clear_block_setups"]
@@ -193,10 +193,6 @@ class StudySpec:
             while len(_BLOCK_SETUPS) > BLOCK_SETUPS_KEPT:
                 _BLOCK_SETUPS.pop(next(iter(_BLOCK_SETUPS)), None)
         return hit
-
-
-WeakSpec = StudySpec
-"""The spec of a weak study (a :class:`StudySpec` with its default ``regime="weak"``)."""
 
 
 class BlockSetup(StudySetup):
@@ -546,10 +542,6 @@ def study_shard(subject, spec: StudySpec, start: int, stop: int, references: Seq
     out = type(parts[0]).merge(parts)
     out.seconds = time.perf_counter() - t0
     return out
-
-
-weak_shard = study_shard
-"""The shard function of a weak study (:func:`study_shard`)."""
 
 
 # --------------------------------------------------------------------------------------------
